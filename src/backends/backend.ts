@@ -1,0 +1,58 @@
+/**
+ * The small interface every backend implements (one file per backend in this
+ * folder), and the machine handle it hands out. A backend knows how to obtain
+ * and throw away machines; how to talk to one is the Session's business.
+ */
+import type { Backend as BackendConfig, Project, System } from '../project/types.js';
+import type { Session } from '../remote/session.js';
+
+/** Saved form of a machine, as written in `.spread-reuse.yaml` (the original's format). */
+export interface ReuseEntry {
+  readonly username?: string;
+  readonly password: string;
+  readonly address: string;
+  /** Backend-specific data: lxd `{name}`, qemu `{pid}`, docker `{id}`, ... */
+  readonly data?: Readonly<Record<string, unknown>>;
+}
+
+export interface Machine {
+  /** For logs: `backend:system (detail)`, e.g. `lxd:ubuntu-16.04 (spread-1-ubuntu-16-04)`. */
+  readonly label: string;
+  readonly system: System;
+  /** `host:port` (or a description for machines reached without SSH). */
+  readonly address: string;
+  /** Open a session to run scripts on the machine. */
+  connect(signal?: AbortSignal): Promise<Session>;
+  /** Throw the machine away; idempotent. */
+  discard(signal?: AbortSignal): Promise<void>;
+  /** What to write in the reuse file so a later run can `reuse()` it. */
+  reuseEntry(): ReuseEntry;
+}
+
+/** Options shared by every backend, from the command line. */
+export interface BackendContext {
+  readonly project: Project;
+  /** The `-pass` value: root password for machines this run allocates. */
+  readonly password: string;
+  /** Machines are kept after the run (`-reuse`): create them non-ephemeral. */
+  readonly keep: boolean;
+  /** Lines for the log (allocation progress, warnings). */
+  readonly log: (message: string, level?: 'info' | 'verbose' | 'debug') => void;
+}
+
+export interface Backend {
+  readonly config: BackendConfig;
+  /** Obtain a fresh machine. Throw FatalError when retrying cannot help. */
+  allocate(system: System, signal?: AbortSignal): Promise<Machine>;
+  /** Rebuild a machine handle from a reuse-file entry. */
+  reuse(entry: ReuseEntry, system: System): Promise<Machine>;
+  /** Remove machines left behind by earlier runs, if the backend can tell them apart. */
+  gc?(signal?: AbortSignal): Promise<void>;
+}
+
+export type BackendFactory = (config: BackendConfig, context: BackendContext) => Backend;
+
+/** Retrying cannot help (a missing image, a FATAL from an adhoc script). */
+export class FatalError extends Error {
+  override readonly name = 'FatalError';
+}

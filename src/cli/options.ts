@@ -1,0 +1,40 @@
+/** From parsed flags to RunOptions: the only place flags are interpreted. */
+import { randomBytes } from 'node:crypto';
+import type { FlagValues } from './flags.js';
+import type { Interaction, RunOptions } from '../run/options.js';
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export function toRunOptions(v: FlagValues): RunOptions {
+  const on = (name: string): boolean => v[name] === true;
+  const modes = [on('debug'), on('shell'), on('shell-before') || on('shell-after'), on('abend'), on('restore')];
+  if (modes.filter(Boolean).length > 1) {
+    throw new UsageError('cannot have more than one of -debug, -shell, -shell-before/after, -abend, and -restore');
+  }
+  let interaction: Interaction = { kind: 'none' };
+  if (on('debug')) interaction = { kind: 'debug' };
+  else if (on('shell')) interaction = { kind: 'shell' };
+  else if (on('shell-before') || on('shell-after')) interaction = { kind: 'shell-around', before: on('shell-before'), after: on('shell-after') };
+  else if (on('abend')) interaction = { kind: 'abend' };
+  else if (on('restore')) interaction = { kind: 'restore' };
+  const reusePid = (v['reuse-pid'] as number | undefined) ?? 0;
+  const discard = on('discard');
+  const repeat = (v['repeat'] as number | undefined) ?? 0;
+  if (repeat < 0) throw new UsageError(`-repeat must be 0 or more, not ${repeat}`);
+  return {
+    password: (v['pass'] as string | undefined) || randomBytes(8).toString('hex'),
+    verbosity: on('vv') ? 2 : on('v') ? 1 : 0,
+    // -discard without -reuse-pid works on the shared reuse file.
+    reuse: on('reuse') || (discard && reusePid === 0),
+    reusePid,
+    resend: on('resend'),
+    discard,
+    interaction,
+    artifacts: (v['artifacts'] as string | undefined) || undefined,
+    seed: (v['seed'] as number | undefined) ?? 0,
+    repeat,
+    gc: on('gc'),
+  };
+}

@@ -1,0 +1,25 @@
+/** The flags of `spread`: the original's, spelled as its users type them. */
+import type { FlagSpec } from './flags.js';
+
+export const SPREAD_FLAGS: readonly FlagSpec[] = [
+  { name: 'v', kind: 'bool', help: 'Show detailed progress information' },
+  { name: 'vv', kind: 'bool', help: 'Show debugging messages as well (full scripts and their output)' },
+  { name: 'list', kind: 'bool', help: 'Just show the list of jobs that would run' },
+  { name: 'pass', kind: 'string', arg: 'password', help: 'Server password to use, defaults to random' },
+  { name: 'reuse', kind: 'bool', help: 'Keep servers running for reuse, and reuse those kept before' },
+  { name: 'reuse-pid', kind: 'int', arg: 'pid', help: 'Reuse servers left by the killed process with this pid' },
+  { name: 'resend', kind: 'bool', help: 'Resend project content to reused servers' },
+  { name: 'debug', kind: 'bool', help: 'Run a shell after script errors' },
+  { name: 'shell', kind: 'bool', help: 'Run a shell instead of task scripts' },
+  { name: 'shell-before', kind: 'bool', help: 'Run a shell before task scripts' },
+  { name: 'shell-after', kind: 'bool', help: 'Run a shell after task scripts' },
+  { name: 'abend', kind: 'bool', help: 'Stop without restoring on first error' },
+  { name: 'restore', kind: 'bool', help: 'Run only the restore scripts' },
+  { name: 'discard', kind: 'bool', help: 'Discard reused servers without running' },
+  { name: 'artifacts', kind: 'string', arg: 'dir', help: 'Where to store task artifacts' },
+  { name: 'seed', kind: 'int', arg: 'n', help: 'Seed for job order permutation' },
+  { name: 'repeat', kind: 'int', arg: 'n', help: 'Number of times to repeat each task' },
+  { name: 'gc', kind: 'bool', help: 'Garbage collect backend resources when possible' },
+];
+
+export const USAGE_LINE = 'Usage: spread [flags] [filter ...]\n\nFilters select jobs named backend:system:suite/task:variant (see docs/filters.md).';

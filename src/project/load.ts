@@ -1,0 +1,217 @@
+/**
+ * Loading a project: find spread.yaml walking up, parse and schema-check it,
+ * build the readonly model and discover the tasks of every suite. All
+ * semantic checks of spec §1 live here (or in the helpers it calls), each
+ * failing with one ConfigError that names the file and line.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { discoverTasks } from './discover.js';
+import { ConfigError } from './errors.js';
+import type { ConfigWarning } from './errors.js';
+import { FieldReader } from './field-reader.js';
+import { PROJECT_OR_BACKEND_NAME, SUITE_NAME, SYSTEM_NAME } from './names.js';
+import { checkedList, checkSelectionLists } from './selection-lists.js';
+import { checkSchema } from './schema-check.js';
+import { byCodeUnit } from './env.js';
+import { isMap, isScalar, parseYaml, scalarText, whereOfNode } from './yaml-source.js';
+import type { YamlSource } from './yaml-source.js';
+import type { Backend, Project, Suite, System, Where } from './types.js';
+
+export interface LoadOptions {
+  /** Unknown keys are errors instead of warnings. */
+  readonly strict?: boolean;
+  /** Paths in messages are shown relative to this directory (default: the project dir). */
+  readonly displayBase?: string;
+}
+
+export interface LoadResult {
+  readonly project: Project;
+  readonly warnings: readonly ConfigWarning[];
+}
+
+/** Backend types this tool knows; a known type whose backend is not built fails at run start. */
+export const BACKEND_TYPES = ['adhoc', 'local', 'docker', 'podman', 'lxd', 'qemu', 'google', 'linode', 'humbox', 'openstack'] as const;
+
+const NAME_HINT = 'use lower case letters and digits, with . _ or - between them';
+
+/** Walk up from `start` looking for spread.yaml, then .spread.yaml, in each directory. */
+export function findProjectFile(start: string): string {
+  let dir = resolve(start);
+  for (;;) {
+    for (const name of ['spread.yaml', '.spread.yaml']) {
+      const file = join(dir, name);
+      if (existsSync(file)) return file;
+    }
+    const parent = dirname(dir);
+    if (parent === dir) throw new ConfigError('cannot find spread.yaml or .spread.yaml (run spread inside a project, or create spread.yaml)');
+    dir = parent;
+  }
+}
+
+export function loadProject(file: string, options: LoadOptions = {}): LoadResult {
+  const abs = resolve(file);
+  const dir = dirname(abs);
+  const base = options.displayBase ?? dir;
+  const display = (path: string): string => relative(base, path) || path;
+  const warnings: ConfigWarning[] = [];
+
+  const src = readYaml(abs, display(abs));
+  warnings.push(...checkSchema(src, 'spread', src.doc.toJS(), options.strict));
+  const top = FieldReader.of(src, src.doc.contents, { file: src.file, line: 1, column: 1 });
+  if (!isMap(src.doc.contents)) throw new ConfigError('spread.yaml must be a map of keys such as project, path, backends and suites', top.at);
+
+  const name = top.str('project');
+  if (!top.has('project') || name === '') throw new ConfigError('missing project name (add project: <name>)', top.at);
+  if (!PROJECT_OR_BACKEND_NAME.test(name)) throw new ConfigError(`invalid project name: ${JSON.stringify(name)} (${NAME_HINT})`, top.where('project'));
+  const path = top.str('path');
+  if (path === '') throw new ConfigError('missing project path field with remote project location (add path: /some/remote/dir)', top.where('path'));
+
+  const backends = readBackends(top);
+  const backendNames = new Set(backends.map((b) => b.name));
+
+  const suitesNode = top.map('suites');
+  if (suitesNode.entries().length === 0) throw new ConfigError('must define at least one task suite (add suites: {tests/: {summary: ...}})', top.where('suites'));
+  const suites = suitesNode.entries().map(([key, node, where]) =>
+    readSuite({ src, key, node, where, dir, display, backendNames, warnings, strict: options.strict }),
+  );
+
+  const project: Project = {
+    name, file: abs, dir, path,
+    env: top.env(),
+    backends, suites,
+    prepare: top.script('prepare'), restore: top.script('restore'), debug: top.script('debug'),
+    prepareEach: top.script('prepare-each'), restoreEach: top.script('restore-each'), debugEach: top.script('debug-each'),
+    repack: top.script('repack'),
+    include: top.list('include'), exclude: top.list('exclude'), rename: top.list('rename'),
+    warnTimeout: top.timeout('warn-timeout'), killTimeout: top.timeout('kill-timeout'),
+    where: top.at,
+  };
+  return { project, warnings };
+}
+
+/** Read and parse one YAML file; a read failure is a ConfigError too. */
+export function readYaml(abs: string, display: string): YamlSource {
+  let text: string;
+  try {
+    text = readFileSync(abs, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read: ${(err as Error).message}`, { file: display });
+  }
+  return parseYaml(display, text);
+}
+
+function readBackends(top: FieldReader): Backend[] {
+  const map = top.map('backends');
+  const backends: Backend[] = [];
+  for (const [name, node, where] of map.entries()) {
+    if (!PROJECT_OR_BACKEND_NAME.test(name)) throw new ConfigError(`invalid backend name: ${JSON.stringify(name)} (${NAME_HINT})`, where);
+    if (node === null || (isScalar(node) && node.value === null)) continue;
+    backends.push(readBackend(FieldReader.of(top.src, node, where), name));
+  }
+  if (backends.length === 0) throw new ConfigError('must define at least one backend (add backends: {name: {systems: [...]}})', top.where('backends'));
+  return backends;
+}
+
+function readBackend(r: FieldReader, name: string): Backend {
+  const label = `backend ${JSON.stringify(name)}`;
+  const type = r.str('type') || name;
+  if (!(BACKEND_TYPES as readonly string[]).includes(type)) {
+    throw new ConfigError(`${label} has unsupported type ${JSON.stringify(type)} (use one of: ${BACKEND_TYPES.join(', ')}, or set type:)`, r.where(r.has('type') ? 'type' : undefined));
+  }
+  const allocate = r.str('allocate');
+  const discard = r.str('discard');
+  if (type !== 'adhoc' && (allocate.trim() !== '' || discard.trim() !== '')) {
+    throw new ConfigError(`${label} cannot use allocate and discard fields (they belong to type adhoc)`, r.where(allocate ? 'allocate' : 'discard'));
+  }
+  if (type === 'adhoc' && allocate.trim() === '') throw new ConfigError(`${label} requires an allocate field (a script that prints ADDRESS host[:port])`, r.at);
+
+  const storage = r.size('storage');
+  const plan = r.str('plan');
+  const systems = readSystems(r, name, label, storage, plan);
+  const variants = checkedList(r, 'variants', label, 'variants').sort(byCodeUnit);
+  return {
+    name, type, key: r.str('key'), location: r.str('location'), plan, storage,
+    memory: r.size('memory'), haltTimeout: r.timeout('halt-timeout'),
+    allocate, discard, systems, env: r.env(), variants,
+    prepare: r.script('prepare'), restore: r.script('restore'), debug: r.script('debug'),
+    prepareEach: r.script('prepare-each'), restoreEach: r.script('restore-each'), debugEach: r.script('debug-each'),
+    warnTimeout: r.timeout('warn-timeout'), killTimeout: r.timeout('kill-timeout'),
+    priority: r.int('priority'), manual: r.bool('manual'),
+    options: { runOptions: r.list('run-options') },
+    where: r.at,
+  };
+}
+
+function readSystems(r: FieldReader, backend: string, label: string, storage: number, plan: string): System[] {
+  const node = r.raw('systems');
+  const items = node && 'items' in node ? (node.items as unknown[]) : [];
+  const byName = new Map<string, System>();
+  for (const item of items) {
+    let name: string;
+    let fields: FieldReader;
+    if (isMap(item)) {
+      const pair = item.items[0]!;
+      name = scalarText(pair.key);
+      fields = FieldReader.of(r.src, pair.value, whereOfNode(r.src, pair.key as never));
+    } else {
+      name = scalarText(item);
+      fields = FieldReader.of(r.src, null, whereOfNode(r.src, item as never));
+    }
+    if (!SYSTEM_NAME.test(name)) throw new ConfigError(`${label} refers to invalid system name: ${JSON.stringify(name)} (system names look like ubuntu-22.04: letters, a dash, then a version)`, fields.at);
+    const workers = fields.int('workers') ?? 0;
+    if (workers < 0) throw new ConfigError(`${label} has system ${JSON.stringify(name)} with ${workers} workers (use 1 or more)`, fields.where('workers'));
+    const systemLabel = `${backend}:${name}`;
+    byName.delete(name);
+    byName.set(name, {
+      name, backend, image: fields.str('image') || name, kernel: fields.str('kernel'),
+      username: fields.str('username'), password: fields.str('password'),
+      workers: workers === 0 ? 1 : workers,
+      storage: fields.size('storage') || storage, plan: fields.str('plan') || plan,
+      secureBoot: fields.bool('secure-boot'), cpuFamily: fields.str('cpu-family'), bios: fields.str('bios'),
+      env: fields.env(), variants: checkedList(fields, 'variants', systemLabel, 'variants'),
+      priority: fields.int('priority'), manual: fields.bool('manual'),
+      options: { runOptions: fields.list('run-options') },
+      where: fields.at,
+    });
+  }
+  if (byName.size === 0) throw new ConfigError(`no systems specified for ${label} (add systems: [ubuntu-22.04] or similar)`, r.where(r.has('systems') ? 'systems' : undefined));
+  return [...byName.values()];
+}
+
+interface SuiteInput {
+  readonly src: YamlSource;
+  readonly key: string;
+  readonly node: unknown;
+  readonly where: Where;
+  readonly dir: string;
+  readonly display: (path: string) => string;
+  readonly backendNames: ReadonlySet<string>;
+  readonly warnings: ConfigWarning[];
+  readonly strict: boolean | undefined;
+}
+
+function readSuite(input: SuiteInput): Suite {
+  const { key, where } = input;
+  if (!key.endsWith('/')) throw new ConfigError(`invalid suite name (must end with /): ${JSON.stringify(key)}`, where);
+  if (!SUITE_NAME.test(key)) throw new ConfigError(`invalid suite name: ${JSON.stringify(key)} (use directories of lower case letters and digits, ending with /)`, where);
+  const r = FieldReader.of(input.src, input.node, where);
+  const name = key.replace(/^\/+|\/+$/g, '') + '/';
+  const label = `suite ${name}`;
+  const summary = r.str('summary').trim();
+  if (summary === '') throw new ConfigError(`${label} is missing a summary (add summary: <one line>)`, where);
+  const lists = checkSelectionLists(r, label, input.backendNames, input.warnings);
+  const tasks = discoverTasks({
+    suite: name, suiteWhere: where, dir: input.dir, display: input.display,
+    backendNames: input.backendNames, warnings: input.warnings, strict: input.strict,
+  });
+  return {
+    name, summary, ...lists,
+    env: r.env(),
+    prepare: r.script('prepare'), restore: r.script('restore'), debug: r.script('debug'),
+    prepareEach: r.script('prepare-each'), restoreEach: r.script('restore-each'), debugEach: r.script('debug-each'),
+    warnTimeout: r.timeout('warn-timeout'), killTimeout: r.timeout('kill-timeout'),
+    priority: r.int('priority'), manual: r.bool('manual'),
+    tasks, where,
+  };
+}

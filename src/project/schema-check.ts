@@ -1,0 +1,127 @@
+/**
+ * Validation of spread.yaml and task.yaml against the JSON Schemas in
+ * schemas/ with ajv. Type errors become one-line ConfigErrors at the
+ * offending node; unknown keys become warnings (errors under `strict`),
+ * because a typo such as `kil-timeout` silently doing nothing is the most
+ * common way such files go wrong.
+ */
+import { readFileSync } from 'node:fs';
+import { Ajv } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { ConfigError } from './errors.js';
+import type { ConfigWarning } from './errors.js';
+import { keyNodeAt, nodeAt, whereOfNode } from './yaml-source.js';
+import type { YamlSource } from './yaml-source.js';
+
+export type SchemaName = 'spread' | 'task';
+
+const schemaUrl = (name: SchemaName): URL => new URL(`../../../schemas/${name}.schema.json`, import.meta.url);
+
+let ajv: Ajv | undefined;
+const compiled = new Map<SchemaName, ValidateFunction>();
+
+function validator(name: SchemaName): ValidateFunction {
+  let fn = compiled.get(name);
+  if (!fn) {
+    ajv ??= new Ajv({ allErrors: true, strict: false });
+    fn = ajv.compile(JSON.parse(readFileSync(schemaUrl(name), 'utf8')) as object);
+    compiled.set(name, fn);
+  }
+  return fn;
+}
+
+/** Check a parsed file; throws the first error (in file order) and returns the warnings. */
+export function checkSchema(src: YamlSource, name: SchemaName, value: unknown, strict = false): ConfigWarning[] {
+  const validate = validator(name);
+  if (validate(value)) return [];
+  const warnings: ConfigWarning[] = [];
+  const errors: { at: number; error: ConfigError }[] = [];
+  for (const e of validate.errors ?? []) {
+    const path = splitPointer(e.instancePath);
+    if (e.keyword === 'additionalProperties') {
+      const key = String(e.params['additionalProperty']);
+      const node = keyNodeAt(src, path, key);
+      const warning = { message: unknownKeyMessage(key, path, e), where: whereOfNode(src, node) };
+      if (strict) errors.push({ at: node?.range?.[0] ?? 0, error: new ConfigError(warning.message, warning.where) });
+      else warnings.push(warning);
+      continue;
+    }
+    if (e.keyword === 'pattern' && e.schemaPath.includes('propertyNames')) continue;
+    const node = e.keyword === 'propertyNames' ? keyNodeAt(src, path, String(e.params['propertyName'])) : nodeAt(src, path);
+    errors.push({ at: node?.range?.[0] ?? 0, error: new ConfigError(describe(e, path), whereOfNode(src, node)) });
+  }
+  errors.sort((a, b) => a.at - b.at);
+  if (errors[0]) throw errors[0].error;
+  return warnings;
+}
+
+const splitPointer = (pointer: string): string[] =>
+  pointer === '' ? [] : pointer.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+
+function fieldName(path: readonly string[]): string {
+  const last = path[path.length - 1];
+  const parent = path[path.length - 2];
+  if (parent === 'environment') return `environment variable ${last}`;
+  if (last === undefined) return 'the file';
+  if (/^\d+$/.test(last)) return parent === 'systems' ? 'each system' : `each entry of ${parent ?? 'the list'}`;
+  return last;
+}
+
+const TYPE_WORDS: Readonly<Record<string, string>> = {
+  array: 'a list', object: 'a map of keys to values', integer: 'a whole number', boolean: 'true or false',
+  string: 'text', number: 'a number',
+};
+
+function describeType(types: string | string[]): string {
+  const list = (Array.isArray(types) ? types : [types]).filter((t) => t !== 'null');
+  if (list.includes('string') && list.length >= 2 && !list.includes('array') && !list.includes('object')) return 'a single value (text), not a list or map';
+  if (list.includes('object') && list.includes('string')) return 'a name or a one-key map name: {options}';
+  return list.map((t) => TYPE_WORDS[t] ?? t).join(' or ');
+}
+
+function describe(e: ErrorObject, path: readonly string[]): string {
+  const field = fieldName(path);
+  switch (e.keyword) {
+    case 'type':
+      return `${field} must be ${describeType(e.params['type'] as string | string[])}`;
+    case 'propertyNames':
+      return `invalid variable name: ${JSON.stringify(e.params['propertyName'])} (use letters, digits and _, optionally with a /variant,variant suffix)`;
+    case 'minProperties':
+    case 'maxProperties':
+      return `${field} must be a name or a one-key map name: {options}, not a map of ${countKeys(e)} keys`;
+    default:
+      return `${field} ${e.message ?? 'is invalid'}`;
+  }
+}
+
+const countKeys = (e: ErrorObject): string => (e.keyword === 'minProperties' ? 'no' : 'several');
+
+function unknownKeyMessage(key: string, path: readonly string[], e: ErrorObject): string {
+  const known = Object.keys((e.parentSchema?.['properties'] as object | undefined) ?? {});
+  const close = nearest(key, known);
+  const where = path.length === 0 ? '' : ` in ${path.join('.')}`;
+  return `unknown key ${JSON.stringify(key)}${where}${close ? ` (did you mean ${JSON.stringify(close)}?)` : ' (it is ignored)'}`;
+}
+
+/** The known key within edit distance 2 of a typo, if any. */
+function nearest(key: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const k of known) {
+    const d = editDistance(key, k);
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}

@@ -1,0 +1,173 @@
+/**
+ * The project model: readonly data mirroring spread.yaml and task.yaml, one
+ * interface per cascade level (project -> backend -> system -> suite -> task),
+ * plus the Job that points at one of each. Nothing here does I/O.
+ */
+
+/** Where a value was written, for error messages: `file:line:column`. */
+export interface Where {
+  readonly file: string;
+  readonly line?: number;
+  readonly column?: number;
+}
+
+/**
+ * An environment: ordered key/value pairs. Keys may carry a variant suffix
+ * (`FOO/a,b`). Treated as immutable; per-script values such as SPREAD_REBOOT
+ * are layered on at render time, never written into a job's environment.
+ */
+export type Env = readonly (readonly [key: string, value: string])[];
+
+/**
+ * A duration in milliseconds as written in `warn-timeout`/`kill-timeout`/
+ * `halt-timeout`. 0 means "not set here" (the next level decides);
+ * `Infinity` means "no timeout" (`-1` or `-1ns`).
+ */
+export type TimeoutMs = number;
+
+/** The script slots shared by project, backend and suite. */
+export interface LevelScripts {
+  readonly prepare: string;
+  readonly restore: string;
+  readonly debug: string;
+}
+
+export interface EachScripts {
+  readonly prepareEach: string;
+  readonly restoreEach: string;
+  readonly debugEach: string;
+}
+
+export interface Timeouts {
+  readonly warnTimeout: TimeoutMs;
+  readonly killTimeout: TimeoutMs;
+}
+
+export interface Project extends LevelScripts, EachScripts, Timeouts {
+  readonly name: string;
+  /** Absolute path of spread.yaml (or .spread.yaml). */
+  readonly file: string;
+  /** Absolute directory holding the project file. */
+  readonly dir: string;
+  /** Remote `path` as written (may hold `$(HOST:...)`); see `remotePath` on expanded jobs. */
+  readonly path: string;
+  readonly env: Env;
+  /** Backends in declaration order. */
+  readonly backends: readonly Backend[];
+  /** Suites in declaration order. */
+  readonly suites: readonly Suite[];
+  readonly repack: string;
+  readonly include: readonly string[];
+  readonly exclude: readonly string[];
+  readonly rename: readonly string[];
+  readonly where: Where;
+}
+
+export type BackendType = string;
+
+export interface Backend extends LevelScripts, EachScripts, Timeouts {
+  readonly name: string;
+  readonly type: BackendType;
+  readonly key: string;
+  readonly location: string;
+  readonly plan: string;
+  /** Bytes; -1 is `preserve-size`, 0 unset. */
+  readonly storage: number;
+  /** Bytes; 0 unset. */
+  readonly memory: number;
+  readonly haltTimeout: TimeoutMs;
+  readonly allocate: string;
+  readonly discard: string;
+  /** Systems in declaration order (a repeated name keeps the last definition). */
+  readonly systems: readonly System[];
+  readonly env: Env;
+  /** Sorted at load, as the original does. */
+  readonly variants: readonly string[];
+  readonly priority?: number;
+  readonly manual: boolean;
+  /** Backend-specific options not known to the original (docker/podman/...). */
+  readonly options: Readonly<Record<string, unknown>>;
+  readonly where: Where;
+}
+
+export interface System {
+  readonly name: string;
+  /** Name of the backend that declares this system. */
+  readonly backend: string;
+  readonly image: string;
+  readonly kernel: string;
+  readonly username: string;
+  readonly password: string;
+  readonly workers: number;
+  readonly storage: number;
+  readonly plan: string;
+  readonly secureBoot: boolean;
+  readonly cpuFamily: string;
+  readonly bios: string;
+  readonly env: Env;
+  readonly variants: readonly string[];
+  readonly priority?: number;
+  readonly manual: boolean;
+  /** Backend-specific options not known to the original. */
+  readonly options: Readonly<Record<string, unknown>>;
+  readonly where: Where;
+}
+
+export interface Suite extends LevelScripts, EachScripts, Timeouts {
+  /** As written, with the trailing slash: `tests/main/`. */
+  readonly name: string;
+  readonly summary: string;
+  readonly systems: readonly string[];
+  readonly backends: readonly string[];
+  readonly variants: readonly string[];
+  readonly env: Env;
+  readonly priority?: number;
+  readonly manual: boolean;
+  /** Tasks sorted by name. */
+  readonly tasks: readonly Task[];
+  readonly where: Where;
+}
+
+export interface Task extends Timeouts {
+  /** Full name: suite name plus directory name, `tests/main/foo`. */
+  readonly name: string;
+  /** Suite name, `tests/main/`. */
+  readonly suite: string;
+  readonly summary: string;
+  readonly details: string;
+  readonly systems: readonly string[];
+  readonly backends: readonly string[];
+  readonly variants: readonly string[];
+  readonly env: Env;
+  readonly samples: number;
+  readonly prepare: string;
+  readonly restore: string;
+  /** Not trimmed at load (the original trims it only when it runs). */
+  readonly execute: string;
+  readonly debug: string;
+  readonly artifacts: readonly string[];
+  readonly priority?: number;
+  readonly manual: boolean;
+  readonly where: Where;
+}
+
+/**
+ * One cell of the matrix. Points at its ancestors; its environment is
+ * composed on demand (see env.ts `jobEnv`) so 60k jobs share their levels.
+ */
+export interface Job {
+  /** `backend:system:suite/task[:variant][#sample]` */
+  readonly name: string;
+  readonly project: Project;
+  readonly backend: Backend;
+  readonly system: System;
+  readonly suite: Suite;
+  readonly task: Task;
+  readonly variant: string;
+  /** 1-based; 1 when the task has no samples. */
+  readonly sample: number;
+  readonly priority: number;
+}
+
+/** The levels a script can belong to, outermost first. */
+export type Level = 'project' | 'backend' | 'suite' | 'task';

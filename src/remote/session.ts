@@ -1,0 +1,60 @@
+/**
+ * The contract between the runner and a live machine: a connected session
+ * that runs rendered scripts, receives the project as a tar stream and sends
+ * artifacts back. Implemented over SSH (ssh-session.ts) and on this machine
+ * (local-session.ts). Everything above this interface is transport-agnostic.
+ */
+import type { Readable } from 'node:stream';
+
+export interface ExecRequest {
+  /**
+   * A complete bash script (rendered by script.ts) run by a fresh
+   * `/bin/bash` as root, stdin from /dev/null, stdout and stderr merged.
+   */
+  readonly script: string;
+  /** Aborting kills the script's whole process group (SIGKILL). */
+  readonly signal?: AbortSignal;
+  /** Output as it arrives, for warn-timeout messages and live logs. */
+  readonly onOutput?: (chunk: string) => void;
+  /** Run with a pseudo-terminal attached to these local streams (interactive shells). */
+  readonly tty?: TtyStreams;
+}
+
+export interface TtyStreams {
+  readonly stdin: NodeJS.ReadableStream;
+  readonly stdout: NodeJS.WritableStream;
+  readonly columns?: number;
+  readonly rows?: number;
+}
+
+export interface ExecResult {
+  /** The script's exit status; 137 or similar after a kill. */
+  readonly exitCode: number;
+  /** Everything the script printed, stdout and stderr merged, in order. */
+  readonly output: string;
+  /** True when the script was killed through `signal`. */
+  readonly killed: boolean;
+}
+
+/** The connection dropped under an operation; the machine may still be alive. */
+export class ConnectionLostError extends Error {
+  override readonly name = 'ConnectionLostError';
+}
+
+export interface Session {
+  /** `host:port` or a description such as `local worker 2`, for logs. */
+  readonly address: string;
+  /** Run one script to completion. Rejects with ConnectionLostError if the link drops. */
+  exec(request: ExecRequest): Promise<ExecResult>;
+  /** Extract a gzip-compressed tar stream into `dir` (created if missing). */
+  upload(tarGz: Readable, dir: string): Promise<void>;
+  /**
+   * Stream back an xz/gzip-less plain tar of `paths` (relative to `dir`,
+   * globs allowed, missing paths ignored).
+   */
+  download(dir: string, paths: readonly string[]): Promise<Readable>;
+  /** Fires once if the connection drops. */
+  onClose(listener: () => void): void;
+  /** Close the connection; idempotent. */
+  close(): Promise<void>;
+}

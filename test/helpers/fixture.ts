@@ -1,0 +1,57 @@
+/** Temporary projects on disk and a way to run the real `spread` binary on them. */
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** dist/test/helpers -> repository root. */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const SPREAD_BIN = join(REPO_ROOT, 'dist/src/cli/main.js');
+export const SHARED = resolve(REPO_ROOT, '../shared');
+
+/** Files by relative path; a value `{ symlink: target }` makes a symlink. */
+export type FixtureFiles = Record<string, string | { symlink: string }>;
+
+export function makeProject(files: FixtureFiles, prefix = 'spread-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  writeFiles(dir, files);
+  return dir;
+}
+
+export function writeFiles(dir: string, files: FixtureFiles): void {
+  for (const [path, content] of Object.entries(files)) {
+    const full = join(dir, path);
+    mkdirSync(dirname(full), { recursive: true });
+    if (typeof content === 'string') writeFileSync(full, content);
+    else symlinkSync(content.symlink, full);
+  }
+}
+
+export const removeProject = (dir: string): void => rmSync(dir, { recursive: true, force: true });
+
+export interface SpreadResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export function runSpread(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<SpreadResult> {
+  return new Promise((resolvePromise) => {
+    execFile(process.execPath, [SPREAD_BIN, ...args], { cwd, env: { ...process.env, ...env }, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? Number((err as NodeJS.ErrnoException).code) : 1) : 0;
+      resolvePromise({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A minimal valid spread.yaml with the given extra text appended. */
+export const SPREAD_YAML = (extra = ''): string => `project: demo
+path: /remote/demo
+backends:
+    lxd:
+        systems: [ubuntu-16.04]
+suites:
+    tests/:
+        summary: Tests
+${extra}`;
