@@ -61,7 +61,7 @@ export function discoverTasks(input: DiscoverInput): Task[] {
 
 function readTask(input: DiscoverInput, dirName: string, file: string, text: string): Task {
   const src = parseYaml(file, text);
-  input.warnings.push(...checkSchema(src, 'task', src.doc.toJS(), input.strict));
+  input.warnings.push(...checkSchema(src, 'task', src.value, input.strict));
   const top = { file, line: 1, column: 1 };
   const r = FieldReader.of(src, src.doc.contents, top);
   const name = input.suite + dirName;

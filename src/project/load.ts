@@ -57,7 +57,7 @@ export function loadProject(file: string, options: LoadOptions = {}): LoadResult
   const warnings: ConfigWarning[] = [];
 
   const src = readYaml(abs, display(abs));
-  warnings.push(...checkSchema(src, 'spread', src.doc.toJS(), options.strict));
+  warnings.push(...checkSchema(src, 'spread', src.value, options.strict));
   const top = FieldReader.of(src, src.doc.contents, { file: src.file, line: 1, column: 1 });
   if (!isMap(src.doc.contents)) throw new ConfigError('spread.yaml must be a map of keys such as project, path, backends and suites', top.at);
 

@@ -23,7 +23,7 @@ const compiled = new Map<SchemaName, ValidateFunction>();
 function validator(name: SchemaName): ValidateFunction {
   let fn = compiled.get(name);
   if (!fn) {
-    ajv ??= new Ajv({ allErrors: true, strict: false });
+    ajv ??= new Ajv({ allErrors: true, strict: false, verbose: true });
     fn = ajv.compile(JSON.parse(readFileSync(schemaUrl(name), 'utf8')) as object);
     compiled.set(name, fn);
   }

@@ -3,7 +3,7 @@
  * original uses yaml.v2), so `yes`/`no` are booleans, while string fields keep
  * the literal text written (`1.10` stays "1.10"), taken from the scalar source.
  */
-import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit } from 'yaml';
 import type { Document, Node, Pair, Scalar, YAMLMap } from 'yaml';
 import { ConfigError } from './errors.js';
 import type { Where } from './types.js';
@@ -13,6 +13,8 @@ export interface YamlSource {
   readonly file: string;
   readonly doc: Document.Parsed;
   readonly lines: LineCounter;
+  /** The document as plain JavaScript values (for schema validation). */
+  readonly value: unknown;
 }
 
 /** Parse one file; a syntax error becomes a one-line ConfigError at its position. */
@@ -25,7 +27,26 @@ export function parseYaml(file: string, text: string): YamlSource {
     const what = error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
     throw new ConfigError(`invalid YAML: ${lowerFirst(what)}`, { file, line: pos.line, column: pos.col });
   }
-  return { file, doc, lines };
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 10_000 });
+  } catch (err) {
+    throw aliasError({ file, doc, lines, value: undefined }, err as Error);
+  }
+  return { file, doc, lines, value };
+}
+
+/** toJS() fails only on aliases: point at the first one that does not resolve. */
+function aliasError(src: YamlSource, err: Error): ConfigError {
+  let found: ConfigError | undefined;
+  visit(src.doc, {
+    Alias(_, node) {
+      if (node.resolve(src.doc) !== undefined) return undefined;
+      found = new ConfigError(`invalid YAML: unresolved alias *${node.source} (define the anchor &${node.source} before using it)`, whereOfNode(src, node));
+      return visit.BREAK;
+    },
+  });
+  return found ?? new ConfigError(`invalid YAML: ${err.message}`, { file: src.file });
 }
 
 const lowerFirst = (s: string): string => s.charAt(0).toLowerCase() + s.slice(1);
