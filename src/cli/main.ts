@@ -7,7 +7,7 @@
 import { ConfigError, formatWarning } from '../project/errors.js';
 import { parseFilter } from '../project/filter.js';
 import { findProjectFile, loadProject } from '../project/load.js';
-import { runHostCommand } from '../run/host-command.js';
+import { startHostShell } from '../run/host-command.js';
 import { FlagError, formatUsage, parseFlags } from './flags.js';
 import { listJobs } from './list.js';
 import { toRunOptions, UsageError } from './options.js';
@@ -31,11 +31,12 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const options = toRunOptions(parsed.values);
   const filter = parseFilter(parsed.positional);
+  const host = startHostShell();
   const { project, warnings } = loadProject(findProjectFile(process.cwd()), { displayBase: process.cwd() });
   for (const w of warnings) process.stderr.write(`warning: ${formatWarning(w)}\n`);
 
   if (parsed.values['list'] === true) {
-    process.stdout.write(await listJobs(project, filter, (cmd) => runHostCommand(cmd)));
+    process.stdout.write(await listJobs(project, filter, (cmd) => host.run(cmd)));
     return 0;
   }
   const pending = NOT_BUILT.filter((name) => parsed.values[name] !== undefined);

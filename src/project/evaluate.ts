@@ -106,7 +106,11 @@ function usedLevels(project: Project, jobs: readonly Job[]): Level[] {
     seen.add(env);
     levels.push({ env, context, where });
   };
+  let last: Job | undefined;
   for (const job of jobs) {
+    // Jobs come grouped by task and system: skip the repeats cheaply.
+    if (last && last.task === job.task && last.system === job.system) continue;
+    last = job;
     add(job.backend.env, `backend ${JSON.stringify(job.backend.name)}`, job.backend.where);
     add(job.system.env, `${job.backend.name}:${job.system.name}`, job.system.where);
     add(job.suite.env, `suite ${job.suite.name}`, job.suite.where);

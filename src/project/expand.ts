@@ -17,20 +17,30 @@ export function expandJobs(project: Project): Job[] {
   const systems = new Map(project.backends.map((b) => [b.name, new Map(b.systems.map((s) => [s.name, s]))]));
   const systemNames = new Map(project.backends.map((b) => [b.name, b.systems.map((s) => s.name)]));
   const variants = new VariantCache(project);
+  // Many tasks share the same lists: evaluate each combination once.
+  const listCache = new Map<string, string[]>();
+  const cached = (key: string, compute: () => string[]): string[] => {
+    let value = listCache.get(key);
+    if (!value) listCache.set(key, (value = compute()));
+    return value;
+  };
 
   for (const suite of project.suites) {
     for (const task of suite.tasks) {
       if (task.samples < 1) continue;
-      for (const bname of evalLists(backendNames, suite.backends, task.backends)) {
+      const taskBackends = cached(`b\0${suite.name}\0${task.backends.join('\0')}`, () => evalLists(backendNames, suite.backends, task.backends));
+      const taskVariants = variants.forTask(task);
+      for (const bname of taskBackends) {
         const backend = backends.get(bname);
         if (!backend) continue;
         const bsystems = systems.get(bname)!;
-        for (const sysname of evalLists(systemNames.get(bname)!, suite.systems, task.systems)) {
+        const sysnames = cached(`s\0${bname}\0${suite.name}\0${task.systems.join('\0')}`, () => evalLists(systemNames.get(bname)!, suite.systems, task.systems));
+        for (const sysname of sysnames) {
           const system = bsystems.get(sysname);
           if (!system) continue; // a name from a suite or task list that this backend lacks
           const priority = task.priority ?? suite.priority ?? system.priority ?? backend.priority ?? 0;
           const base = `${bname}:${sysname}:${task.name}`;
-          for (const variant of variants.of(backend, system, suite, task)) {
+          for (const variant of variants.of(backend, system, suite, taskVariants)) {
             const name = variant === '' ? base : `${base}:${variant}`;
             for (let sample = 1; sample <= task.samples; sample++) {
               jobs.push({
@@ -48,6 +58,11 @@ export function expandJobs(project: Project): Job[] {
 
 const plus = (names: readonly string[]): string[] => names.map((n) => `+${n}`);
 
+interface TaskVariants {
+  readonly envPlus: readonly string[];
+  readonly variants: readonly string[];
+}
+
 class VariantCache {
   private readonly prefixes = new Map<string, ListState>();
   private readonly plain = new Map<string, string[]>();
@@ -58,8 +73,13 @@ class VariantCache {
     this.projectList = own.length > 0 ? own : [''];
   }
 
+  /** A task's own variant lists, computed once per task. */
+  forTask(task: Task): TaskVariants {
+    return { envPlus: plus(envVariants(task.env)), variants: task.variants };
+  }
+
   /** The variants of one task on one system; "" only when it is the sole one. */
-  of(backend: Backend, system: System, suite: Suite, task: Task): string[] {
+  of(backend: Backend, system: System, suite: Suite, task: TaskVariants): string[] {
     const key = `${backend.name}\0${system.name}\0${suite.name}`;
     let prefix = this.prefixes.get(key);
     if (!prefix) {
@@ -70,13 +90,12 @@ class VariantCache {
         .apply(plus(envVariants(suite.env))).apply(suite.variants);
       this.prefixes.set(key, prefix);
     }
-    const taskVariants = envVariants(task.env);
-    if (taskVariants.length === 0 && task.variants.length === 0) {
+    if (task.envPlus.length === 0 && task.variants.length === 0) {
       let values = this.plain.get(key);
       if (!values) this.plain.set(key, (values = dropEmpty(prefix.values())));
       return values;
     }
-    return dropEmpty(prefix.copy().apply(plus(taskVariants)).apply(task.variants).values());
+    return dropEmpty(prefix.copy().apply(task.envPlus).apply(task.variants).values());
   }
 }
 

@@ -6,8 +6,7 @@
  * common way such files go wrong.
  */
 import { readFileSync } from 'node:fs';
-import { Ajv } from 'ajv';
-import type { ErrorObject, ValidateFunction } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { ConfigError } from './errors.js';
 import type { ConfigWarning } from './errors.js';
 import { keyNodeAt, nodeAt, whereOfNode } from './yaml-source.js';
@@ -15,24 +14,35 @@ import type { YamlSource } from './yaml-source.js';
 
 export type SchemaName = 'spread' | 'task';
 
-const schemaUrl = (name: SchemaName): URL => new URL(`../../../schemas/${name}.schema.json`, import.meta.url);
-
-let ajv: Ajv | undefined;
-const compiled = new Map<SchemaName, ValidateFunction>();
-
-function validator(name: SchemaName): ValidateFunction {
-  let fn = compiled.get(name);
-  if (!fn) {
-    ajv ??= new Ajv({ allErrors: true, strict: false, verbose: true });
-    fn = ajv.compile(JSON.parse(readFileSync(schemaUrl(name), 'utf8')) as object);
-    compiled.set(name, fn);
-  }
-  return fn;
+interface Validate {
+  (value: unknown): boolean;
+  errors?: ErrorObject[] | null;
 }
+
+const schemaUrl = (name: SchemaName): URL => new URL(`../../../schemas/${name}.schema.json`, import.meta.url);
+const schemas = new Map<SchemaName, Record<string, unknown>>();
+const schemaOf = (name: SchemaName): Record<string, unknown> => {
+  let schema = schemas.get(name);
+  if (!schema) schemas.set(name, (schema = JSON.parse(readFileSync(schemaUrl(name), 'utf8')) as Record<string, unknown>));
+  return schema;
+};
+
+/**
+ * The validators precompiled at build time (scripts/build-validators.mjs);
+ * without them (a source checkout that skipped that step) ajv compiles the
+ * schemas now, which is slower but equivalent.
+ */
+const validators: Record<SchemaName, Validate> = await import(new URL('./schema-validators.js', import.meta.url).href)
+  .then((m: Record<SchemaName, Validate>) => m)
+  .catch(async () => {
+    const { Ajv } = await import('ajv');
+    const ajv = new Ajv({ allErrors: true, strict: false });
+    return { spread: ajv.compile(schemaOf('spread')), task: ajv.compile(schemaOf('task')) };
+  });
 
 /** Check a parsed file; throws the first error (in file order) and returns the warnings. */
 export function checkSchema(src: YamlSource, name: SchemaName, value: unknown, strict = false): ConfigWarning[] {
-  const validate = validator(name);
+  const validate = validators[name];
   if (validate(value)) return [];
   const warnings: ConfigWarning[] = [];
   const errors: { at: number; error: ConfigError }[] = [];
@@ -41,7 +51,7 @@ export function checkSchema(src: YamlSource, name: SchemaName, value: unknown, s
     if (e.keyword === 'additionalProperties') {
       const key = String(e.params['additionalProperty']);
       const node = keyNodeAt(src, path, key);
-      const warning = { message: unknownKeyMessage(key, path, e), where: whereOfNode(src, node) };
+      const warning = { message: unknownKeyMessage(key, path, knownKeys(schemaOf(name), e.schemaPath)), where: whereOfNode(src, node) };
       if (strict) errors.push({ at: node?.range?.[0] ?? 0, error: new ConfigError(warning.message, warning.where) });
       else warnings.push(warning);
       continue;
@@ -96,8 +106,14 @@ function describe(e: ErrorObject, path: readonly string[]): string {
 
 const countKeys = (e: ErrorObject): string => (e.keyword === 'minProperties' ? 'no' : 'several');
 
-function unknownKeyMessage(key: string, path: readonly string[], e: ErrorObject): string {
-  const known = Object.keys((e.parentSchema?.['properties'] as object | undefined) ?? {});
+/** The keys allowed where an unknown one was found, from the schema path of the error. */
+function knownKeys(schema: Record<string, unknown>, schemaPath: string): string[] {
+  let node: unknown = schema;
+  for (const part of splitPointer(schemaPath.replace(/^#/, '')).slice(0, -1)) node = (node as Record<string, unknown> | undefined)?.[part];
+  return Object.keys(((node as Record<string, unknown> | undefined)?.['properties'] as object | undefined) ?? {});
+}
+
+function unknownKeyMessage(key: string, path: readonly string[], known: readonly string[]): string {
   const close = nearest(key, known);
   const where = path.length === 0 ? '' : ` in ${path.join('.')}`;
   return `unknown key ${JSON.stringify(key)}${where}${close ? ` (did you mean ${JSON.stringify(close)}?)` : ' (it is ignored)'}`;

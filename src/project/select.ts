@@ -3,7 +3,6 @@
  * rules (spec §3.3), then a deterministic order (by name, samples
  * numerically; spec §12).
  */
-import { byCodeUnit } from './env.js';
 import { ConfigError } from './errors.js';
 import type { Filter } from './filter.js';
 import type { Job } from './types.js';
@@ -28,9 +27,15 @@ export function selectJobs(all: readonly Job[], filter: Filter): Job[] {
   return sortJobs(jobs);
 }
 
-/** By name without the sample suffix, then by sample number. */
+/**
+ * By name without the sample suffix, then by sample number. The key of a
+ * sampled job is its base name, `#` and a zero-padded sample: `#` sorts
+ * before every character a name can continue with, so comparing keys as
+ * plain strings gives exactly that order.
+ */
 export function sortJobs(jobs: Job[]): Job[] {
-  const keyed = jobs.map((job) => ({ job, base: job.task.samples > 1 ? job.name.slice(0, job.name.lastIndexOf('#')) : job.name }));
-  keyed.sort((a, b) => byCodeUnit(a.base, b.base) || a.job.sample - b.job.sample);
-  return keyed.map((k) => k.job);
+  const key = (j: Job): string => (j.task.samples > 1 ? `${j.name.slice(0, j.name.lastIndexOf('#'))}#${String(j.sample).padStart(10, '0')}` : j.name);
+  const keyed = jobs.map((job) => [key(job), job] as const);
+  keyed.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return keyed.map((k) => k[1]);
 }

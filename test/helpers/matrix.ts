@@ -6,7 +6,7 @@ import { parseFilter } from '../../src/project/filter.js';
 import { loadProject } from '../../src/project/load.js';
 import { selectJobs } from '../../src/project/select.js';
 import type { Job, Project } from '../../src/project/types.js';
-import { runHostCommand } from '../../src/run/host-command.js';
+import { HostShell } from '../../src/run/host-command.js';
 import { makeProject, removeProject } from './fixture.js';
 import type { FixtureFiles } from './fixture.js';
 import { join } from 'node:path';
@@ -19,12 +19,14 @@ export interface Matrix {
 
 export async function matrixOf(files: FixtureFiles, args: readonly string[] = []): Promise<Matrix> {
   const dir = makeProject(files);
+  const shell = new HostShell(dir);
   try {
     const { project } = loadProject(join(dir, 'spread.yaml'));
     const all = expandJobs(project);
-    const evaluated = await evaluateProject(project, all, (cmd) => runHostCommand(cmd, dir));
+    const evaluated = await evaluateProject(project, all, (cmd) => shell.run(cmd));
     return { project, jobs: selectJobs(all, parseFilter(args)), evaluated };
   } finally {
+    shell.close();
     removeProject(dir);
   }
 }
