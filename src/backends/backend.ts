@@ -16,11 +16,18 @@ export interface ReuseEntry {
 }
 
 export interface Machine {
-  /** For logs: `backend:system (detail)`, e.g. `lxd:ubuntu-16.04 (spread-1-ubuntu-16-04)`. */
-  readonly label: string;
   readonly system: System;
+  /** Short name shown in parentheses after contexts: a container name, an address. */
+  readonly label: string;
   /** `host:port` (or a description for machines reached without SSH). */
   readonly address: string;
+  /** The login user; anything but root runs scripts through `sudo -i`. */
+  readonly username: string;
+  /**
+   * Directory under which the project's remote path lives on this machine:
+   * '' for real machines; the local backend gives each worker its own.
+   */
+  readonly root: string;
   /** Open a session to run scripts on the machine. */
   connect(signal?: AbortSignal): Promise<Session>;
   /** Throw the machine away; idempotent. */
@@ -29,6 +36,10 @@ export interface Machine {
   reuseEntry(): ReuseEntry;
 }
 
+/** `backend:system (label)`, the way the original names a server in its log. */
+export const machineName = (m: Pick<Machine, 'system' | 'label'>): string =>
+  `${m.system.backend}:${m.system.name} (${m.label})`;
+
 /** Options shared by every backend, from the command line. */
 export interface BackendContext {
   readonly project: Project;
@@ -36,8 +47,13 @@ export interface BackendContext {
   readonly password: string;
   /** Machines are kept after the run (`-reuse`): create them non-ephemeral. */
   readonly keep: boolean;
+  /** Evaluated credentials and keys ($(HOST:...) and references expanded). */
+  readonly credentials: (system: System) => { readonly username: string; readonly password: string };
+  readonly key: (backend: BackendConfig) => string;
   /** Lines for the log (allocation progress, warnings). */
   readonly log: (message: string, level?: 'info' | 'verbose' | 'debug') => void;
+  /** Stopping the run (Ctrl-C) aborts this. */
+  readonly signal: AbortSignal;
 }
 
 export interface Backend {

@@ -1,0 +1,65 @@
+/**
+ * `spread [filters]`: run the selected jobs and print the summary. Ctrl-C
+ * once stops handing out jobs (running scripts, restores and discards go
+ * on); twice kills running scripts too (machines are still discarded).
+ */
+import { fanOut } from '../events.js';
+import type { Reporter, RunEvent } from '../events.js';
+import { expandJobs } from '../project/expand.js';
+import { evaluateProject } from '../project/evaluate.js';
+import type { HostRunner } from '../project/evaluate.js';
+import type { Filter } from '../project/filter.js';
+import { selectJobs } from '../project/select.js';
+import type { Project } from '../project/types.js';
+import { consoleReporter } from '../report/console.js';
+import { isSuccessful, summarize } from '../report/summary.js';
+import type { RunOptions } from '../run/options.js';
+import { runJobs } from '../run/runner.js';
+
+export interface RunCommandInput {
+  readonly project: Project;
+  readonly filter: Filter;
+  readonly options: RunOptions;
+  readonly host: HostRunner;
+  readonly write: (text: string) => void;
+  readonly reporters?: readonly Reporter[];
+}
+
+/** Resolves to the exit status: 0 for a successful run, 1 otherwise. */
+export async function runCommand(input: RunCommandInput): Promise<number> {
+  const { project, options } = input;
+  const all = expandJobs(project);
+  const evaluated = await evaluateProject(project, all, input.host);
+  const jobs = selectJobs(all, input.filter);
+
+  const events: RunEvent[] = [];
+  const quiet = options.discard || options.gc;
+  const emit = fanOut([
+    consoleReporter({ write: input.write, verbosity: options.verbosity, summary: !quiet }),
+    { result: (e) => void events.push(e), artifacts: (e) => void events.push(e) },
+    ...(input.reporters ?? []),
+  ]);
+
+  const stopping = new AbortController();
+  const abort = new AbortController();
+  let interrupts = 0;
+  const onInterrupt = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      emit({ type: 'log', level: 'info', message: 'Interrupted: finishing running jobs, restoring and discarding (Ctrl-C again to kill running scripts)...' });
+      stopping.abort();
+    } else if (interrupts === 2) {
+      emit({ type: 'log', level: 'info', message: 'Interrupted again: killing running scripts...' });
+      abort.abort();
+    }
+  };
+  process.on('SIGINT', onInterrupt);
+  try {
+    const result = await runJobs({ project, jobs, evaluated, options, emit, stopping: stopping.signal, abort: abort.signal });
+    if (quiet) return result.failed ? 1 : 0;
+    const ok = isSuccessful(summarize(events)) && !result.failed && !events.some((e) => e.type === 'artifacts' && e.error !== undefined);
+    return ok ? 0 : 1;
+  } finally {
+    process.off('SIGINT', onInterrupt);
+  }
+}

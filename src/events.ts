@@ -1,0 +1,82 @@
+/**
+ * The contract between the code that runs jobs (run/, remote/, backends/),
+ * which emits these events, and the reporters (report/), which consume them.
+ * It imports only project types, so neither side ever reaches into the other.
+ * Events carry everything a reporter needs: a reporter never sees the runner.
+ */
+import type { Job, Level } from './project/types.js';
+
+export type Verb = 'preparing' | 'executing' | 'restoring';
+export type LogLevel = 'info' | 'verbose' | 'debug';
+
+/** The summary categories of the original (spec §6), in display order. */
+export const OUTCOMES = [
+  'task-done', 'task-abort', 'task-error', 'task-prepare-error', 'task-restore-error',
+  'suite-prepare-error', 'suite-restore-error', 'backend-prepare-error', 'backend-restore-error',
+  'project-prepare-error', 'project-restore-error',
+] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+/** A script run at some level for some job, on some machine. */
+export interface ScriptRef {
+  /** Machine label, e.g. `spread-1-ubuntu-16-04` or `127.0.0.1:2222`. */
+  readonly machine: string;
+  readonly job: Job;
+  readonly level: Level;
+  readonly verb: Verb;
+  /** `backend:system`, `backend:system:suite/` or the job name, by level. */
+  readonly context: string;
+}
+
+export type MachineAction =
+  | 'allocating' | 'allocated' | 'connecting' | 'connected' | 'reusing'
+  | 'sending' | 'reusing-data' | 'discarding' | 'keeping' | 'reconnected';
+
+export type RunEvent =
+  /** A line for people that needs no structure (the original's one-off messages). */
+  | { readonly type: 'log'; readonly level: LogLevel; readonly message: string }
+  | { readonly type: 'run-start'; readonly jobs: readonly Job[]; readonly workers: number; readonly seed: number }
+  | { readonly type: 'machine'; readonly action: MachineAction; readonly machine: string; readonly address?: string; readonly system: string }
+  | (ScriptRef & { readonly type: 'script-start'; readonly script: string; readonly sequence?: { readonly index: number; readonly total: number } })
+  | (ScriptRef & { readonly type: 'script-output'; readonly chunk: string })
+  /** warn-timeout: the output since the last warning (`undefined` = unchanged, `''` = still empty). */
+  | (ScriptRef & { readonly type: 'script-warn'; readonly output: string | undefined })
+  | (ScriptRef & {
+    readonly type: 'script-end';
+    readonly ok: boolean;
+    readonly durationMs: number;
+    readonly output: string;
+    /** The failure as the original prints it after "Error <verb> <ctx> (<machine>) : ". */
+    readonly error?: string;
+  })
+  /** The debug script's result after a failure. */
+  | (ScriptRef & { readonly type: 'debug-output'; readonly output: string; readonly error?: string })
+  | (ScriptRef & { readonly type: 'reboot'; readonly phase: 'requested' | 'slow' })
+  | { readonly type: 'job-start'; readonly job: Job; readonly machine: string }
+  | { readonly type: 'job-end'; readonly job: Job; readonly machine: string; readonly outcome: Outcome; readonly durationMs: number; readonly output: string; readonly error?: string }
+  /** One entry of the summary; a job may get several (a done per repeat, an abort after a prepare error). */
+  | { readonly type: 'result'; readonly outcome: Outcome; readonly job: Job }
+  | { readonly type: 'artifacts'; readonly job: Job; readonly dir: string; readonly error?: string }
+  | { readonly type: 'run-end'; readonly interrupted: boolean };
+
+export type EventType = RunEvent['type'];
+export type EventOf<T extends EventType> = Extract<RunEvent, { type: T }>;
+export type Stamped<E extends RunEvent = RunEvent> = E & { readonly at: number };
+
+/** A consumer of events: a plain object of optional handlers keyed by type. */
+export type Reporter = { readonly [T in EventType]?: (event: Stamped<EventOf<T>>) => void | Promise<void> } & {
+  close?(): void | Promise<void>;
+};
+
+export type Emit = (event: RunEvent) => void;
+
+/** Fan events out to reporters in order, stamping each with its time. */
+export function fanOut(reporters: readonly Reporter[], now: () => number = Date.now): Emit {
+  return (event) => {
+    const stamped = { ...event, at: now() } as Stamped;
+    for (const r of reporters) {
+      const handler = r[event.type] as ((e: Stamped) => void | Promise<void>) | undefined;
+      if (handler) void handler.call(r, stamped);
+    }
+  };
+}

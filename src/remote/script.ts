@@ -1,0 +1,61 @@
+/**
+ * Rendering a script the way the original wraps every script it runs (spec
+ * §4.5): strict mode, the working directory, the helpers, the fixed
+ * exports, the job's environment, tracing, and the script itself in a
+ * subshell reading /dev/null. Pure functions, checked with golden files.
+ */
+import type { Env } from '../project/types.js';
+import { FIXED_EXPORTS, LOCAL_HELPERS, REMOTE_HELPERS } from './helpers.js';
+
+/**
+ * `export K="V"`, or `export K=V` when V is empty or starts with a quote.
+ * Values are not escaped: `$VAR`, backticks and `$(...)` expand on the
+ * machine, as the original does (its issue #27; kept for compatibility).
+ */
+export const exportLine = ([key, value]: readonly [string, string]): string =>
+  value === '' || value.startsWith('"') || value.startsWith("'") ? `export ${key}=${value}` : `export ${key}="${value}"`;
+
+export interface RenderOptions {
+  readonly script: string;
+  /** Working directory; omitted for helper commands. */
+  readonly dir?: string;
+  readonly env: Env;
+  /** The login user is not root: scripts run under `sudo -i`, whose variables are dropped. */
+  readonly sudo?: boolean;
+  /** `set -x` after the exports (the original traces every job script). @default true */
+  readonly trace?: boolean;
+}
+
+export function renderScript(o: RenderOptions): string {
+  const lines = ['set -eu'];
+  if (o.dir) lines.push(`cd "${o.dir}"`);
+  if (o.sudo) lines.push('unset SUDO_COMMAND', 'unset SUDO_USER', 'unset SUDO_UID', 'unset SUDO_GID');
+  lines.push(...REMOTE_HELPERS, ...FIXED_EXPORTS, ...o.env.map(exportLine));
+  if (o.trace ?? true) lines.push('set -x');
+  lines.push('', '(', o.script.trim(), ') < /dev/null', '');
+  return lines.join('\n');
+}
+
+/** A script run on this host (adhoc allocate/discard, repack): run by `/bin/bash -eu -` in the project dir. */
+export function renderLocalScript(o: { readonly script: string; readonly env: Env; readonly trace?: boolean }): string {
+  const lines = ['set -eu', ...LOCAL_HELPERS, ...FIXED_EXPORTS, ...o.env.map(exportLine)];
+  if (o.trace ?? true) lines.push('set -x');
+  lines.push('', '(', o.script.trim(), ') < /dev/null', '');
+  return lines.join('\n');
+}
+
+/**
+ * The shell of -debug/-shell: the job's exports, the helpers that make
+ * sense interactively, and the original's prompt, then an interactive bash.
+ * Exported into the environment rather than written to root's .bashrc
+ * (the original truncates it), so the machine's files are left alone.
+ */
+export function renderShell(o: { readonly dir: string; readonly env: Env; readonly sudo?: boolean }): string {
+  const rcLines = [...REMOTE_HELPERS.slice(2), ...FIXED_EXPORTS, ...o.env.map(exportLine),
+    'export PS1="\\$SPREAD_BACKEND:\\$SPREAD_SYSTEM \\${PWD/#\\$SPREAD_PATH/...}# "'];
+  const lines = ['set -eu', `cd "${o.dir}"`];
+  if (o.sudo) lines.push('unset SUDO_COMMAND SUDO_USER SUDO_UID SUDO_GID');
+  lines.push('rc=$(mktemp)', "trap 'rm -f \"$rc\"' EXIT", "cat > \"$rc\" <<'SPREAD_RC_END'", ...rcLines, 'SPREAD_RC_END',
+    'set +e', '/bin/bash --rcfile "$rc" -i', '');
+  return lines.join('\n');
+}

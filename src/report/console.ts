@@ -1,0 +1,77 @@
+/**
+ * The console log: the original's lines, word for word where users grep for
+ * them, each stamped `YYYY-MM-DD HH:MM:SS` (local time), multi-line messages
+ * with raw continuation lines. -v adds progress details, -vv every script
+ * and its output. The summary closes the run.
+ */
+import type { Reporter, RunEvent, Stamped, Verb } from '../events.js';
+import { summarize, summaryLines } from './summary.js';
+
+export interface ConsoleOptions {
+  readonly write: (text: string) => void;
+  readonly verbosity: 0 | 1 | 2;
+  /** Print the summary at the end (not for -discard and -gc). @default true */
+  readonly summary?: boolean;
+}
+
+const pad = (n: number): string => String(n).padStart(2, '0');
+
+export function timestamp(ms: number): string {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+const TITLE: Record<Verb, string> = { preparing: 'Preparing', executing: 'Executing', restoring: 'Restoring' };
+const MACHINE: Record<string, (e: { machine: string; address?: string }) => string | undefined> = {
+  allocating: (e) => `Allocating ${e.machine}...`,
+  allocated: () => undefined,
+  connecting: (e) => `Connecting to ${e.machine}...`,
+  connected: (e) => `Connected to ${e.machine} at ${e.address}.`,
+  reusing: (e) => `Reusing ${e.machine}...`,
+  sending: (e) => `Sending project content to ${e.machine}...`,
+  'reusing-data': (e) => `Reusing project data on ${e.machine}...`,
+  discarding: (e) => `Discarding ${e.machine}...`,
+  keeping: (e) => `Keeping ${e.machine} at ${e.address}`,
+  reconnected: (e) => `Reconnected to ${e.machine}.`,
+};
+
+/** Output framed as the original frames it in errors: one line as is, more between dashes. */
+const framed = (text: string): string => (text.includes('\n') ? `\n-----\n${text}\n-----` : text);
+
+export function consoleReporter(o: ConsoleOptions): Reporter {
+  const results: RunEvent[] = [];
+  const print = (at: number, message: string, level = 0) => {
+    if (level <= o.verbosity) o.write(`${timestamp(at)} ${message}\n`);
+  };
+  const where = (e: { machine: string; context: string }) => `${e.machine} (${e.context})`;
+  return {
+    log: (e) => print(e.at, e.message, e.level === 'info' ? 0 : e.level === 'verbose' ? 1 : 2),
+    machine: (e) => {
+      const message = MACHINE[e.action]?.(e);
+      if (message) print(e.at, message);
+    },
+    'script-start': (e) => {
+      const seq = e.sequence ? ` (${e.sequence.index}/${e.sequence.total})` : '';
+      print(e.at, `${TITLE[e.verb]} ${e.context} (${e.machine})${seq}...`);
+      print(e.at, `Sending script for ${where(e)}:\n-----\n${e.script}\n------`, 2);
+    },
+    'script-warn': (e) => {
+      const what = e.output === undefined ? 'Output unchanged.' : e.output === '' ? 'Output still empty.' : `Current output:\n-----\n${e.output}\n-----`;
+      print(e.at, `WARNING: ${where(e)} running late. ${what}`);
+    },
+    'script-end': (e) => {
+      if (e.output !== '') print(e.at, `Output from running script on ${where(e)}:\n-----\n${e.output}\n-----`, 2);
+      if (!e.ok) print(e.at, `Error ${e.verb} ${e.context} (${e.machine}) : ${e.error ?? ''}`);
+    },
+    'debug-output': (e) => {
+      if (e.error !== undefined) print(e.at, `Error debugging ${e.context} (${e.machine}) : ${e.error}`);
+      else print(e.at, `Debug output for ${e.context} (${e.machine}) : ${framed(e.output)}`);
+    },
+    reboot: (e) => print(e.at, e.phase === 'requested' ? `Rebooting on ${where(e)} as requested...` : `Reboot on ${where(e)} is taking a while...`),
+    result: (e) => void results.push(e),
+    'run-end': (e: Stamped<Extract<RunEvent, { type: 'run-end' }>>) => {
+      if (o.summary === false) return;
+      for (const line of summaryLines(summarize(results))) print(e.at, line);
+    },
+  };
+}

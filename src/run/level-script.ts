@@ -1,0 +1,189 @@
+/**
+ * Running one script of one level for one job on a worker's machine, as the
+ * original's Runner.run does: events around it, the REBOOT loop, the debug
+ * script after a failure, and the interactive hooks of -debug and -shell.
+ */
+import type { Emit, Verb } from '../events.js';
+import type { Evaluated } from '../project/evaluate.js';
+import { setVar } from '../project/env.js';
+import { jobEnv } from '../project/job-env.js';
+import type { Env, Job, Level } from '../project/types.js';
+import { exitMessage, outputError } from '../remote/markers.js';
+import { runScript } from '../remote/run-script.js';
+import type { ScriptEnd } from '../remote/run-script.js';
+import { renderScript } from '../remote/script.js';
+import { ConnectionLostError } from '../remote/session.js';
+import type { MachineLink } from './machine-link.js';
+import type { RunOptions } from './options.js';
+import { timeoutsFor } from './timeouts.js';
+
+const MAX_REBOOTS = 10;
+
+/** Numbers jobs in the order they first execute (or finish without executing): the "(k/N)" of the log. */
+export class Sequence {
+  private readonly numbers = new Map<Job, number>();
+  constructor(readonly total: number) {}
+  of(job: Job): number {
+    let n = this.numbers.get(job);
+    if (n === undefined) this.numbers.set(job, (n = this.numbers.size + 1));
+    return n;
+  }
+}
+
+/** An interactive shell on the machine, for -debug and -shell modes (wired by the CLI). */
+export type OpenShell = (o: { link: MachineLink; job: Job; dir: string; env: Env; why: string }) => Promise<void>;
+
+export interface WorkerEnv {
+  readonly emit: Emit;
+  readonly options: RunOptions;
+  readonly evaluated: Evaluated;
+  readonly sequence: Sequence;
+  /** Aborted on a second Ctrl-C: running scripts are killed. */
+  readonly abort: AbortSignal;
+  readonly openShell?: OpenShell;
+}
+
+export interface LevelCall {
+  readonly job: Job;
+  readonly level: Level;
+  readonly verb: Verb;
+  readonly script: string;
+  /** Run (traced) after a failure; '' for none. */
+  readonly debug: string;
+}
+
+export interface LevelResult {
+  readonly ok: boolean;
+  readonly output: string;
+  readonly error?: string;
+}
+
+export const contextOf = (job: Job, level: Level): string =>
+  level === 'task' ? job.name : level === 'suite' ? `${job.backend.name}:${job.system.name}:${job.suite.name}` : `${job.backend.name}:${job.system.name}`;
+
+/** Project and backend scripts run in the project dir; suite and task scripts in the task's. */
+export const dirOf = (link: MachineLink, job: Job, level: Level): string =>
+  level === 'project' || level === 'backend' ? link.remotePath : `${link.remotePath}/${job.task.name}`;
+
+/** The job's environment on this machine (SPREAD_PATH follows the machine's root). */
+export const envOn = (link: MachineLink, job: Job, evaluated: Evaluated): Env => {
+  const env = jobEnv(job, evaluated);
+  return link.machine.root ? env.map(([k, v]) => (k === 'SPREAD_PATH' ? [k, link.remotePath] as const : [k, v] as const)) : env;
+};
+
+export async function runLevel(link: MachineLink, w: WorkerEnv, call: LevelCall): Promise<LevelResult> {
+  const script = call.script.trim();
+  if (script === '') return { ok: true, output: '' };
+  const { job, level, verb } = call;
+  const ref = { machine: link.label, job, level, verb, context: contextOf(job, level) };
+  const dir = dirOf(link, job, level);
+  const env = envOn(link, job, w.evaluated);
+  const mode = w.options.interaction.kind;
+  const sequence = verb === 'executing' ? { index: w.sequence.of(job), total: w.sequence.total } : undefined;
+  w.emit({ type: 'script-start', ...ref, script, ...(sequence ? { sequence } : {}) });
+
+  if (verb === 'executing' && (mode === 'shell' || (w.options.interaction.kind === 'shell-around' && w.options.interaction.before))) {
+    await shell(link, w, job, dir, env, `Starting shell instead of ${verb} ${job.name}...`);
+    if (mode === 'shell') {
+      w.emit({ type: 'script-end', ...ref, ok: true, durationMs: 0, output: '' });
+      return { ok: true, output: '' };
+    }
+  }
+
+  const started = Date.now();
+  const { warnMs, killMs } = timeoutsFor(job, level);
+  const result = await runWithReboots(link, w, ref, { script, dir, env, warnMs, killMs });
+  w.emit({ type: 'script-end', ...ref, ok: result.ok, durationMs: Date.now() - started, output: result.output, ...(result.error !== undefined ? { error: result.error } : {}) });
+
+  if (!result.ok) {
+    if (call.debug.trim() !== '' && !link.isLost && !w.abort.aborted) await runDebug(link, w, ref, { script: call.debug, dir, env, warnMs, killMs });
+    if (mode === 'debug' || (mode === 'shell-around' && w.options.interaction.kind === 'shell-around' && w.options.interaction.after)) {
+      await shell(link, w, job, dir, env, 'Starting shell to debug...');
+    }
+  } else if (verb === 'executing' && w.options.interaction.kind === 'shell-around' && w.options.interaction.after) {
+    await shell(link, w, job, dir, env, `Starting shell after ${verb} ${job.name}...`);
+  }
+  return result;
+}
+
+async function shell(link: MachineLink, w: WorkerEnv, job: Job, dir: string, env: Env, why: string): Promise<void> {
+  if (!w.openShell || link.isLost) return;
+  w.emit({ type: 'log', level: 'info', message: why });
+  try {
+    await w.openShell({ link, job, dir, env, why });
+  } catch (err) {
+    w.emit({ type: 'log', level: 'info', message: `Error running debug shell: ${(err as Error).message}` });
+  }
+  w.emit({ type: 'log', level: 'info', message: 'Continuing...' });
+}
+
+interface Prepared {
+  readonly script: string;
+  readonly dir: string;
+  readonly env: Env;
+  readonly warnMs: number;
+  readonly killMs: number;
+}
+
+type Ref = { machine: string; job: Job; level: Level; verb: Verb; context: string };
+
+/** The script, run again after each REBOOT with SPREAD_REBOOT set to the key or the count (spec §5.5). */
+async function runWithReboots(link: MachineLink, w: WorkerEnv, ref: Ref, p: Prepared): Promise<LevelResult> {
+  const outputs: string[] = [];
+  const where = `${link.label} (${ref.context})`;
+  let key = '';
+  for (let reboot = 0; ; reboot++) {
+    if (key === '') key = String(reboot);
+    let end: ScriptEnd;
+    try {
+      end = await runScript({
+        session: link.session,
+        script: renderScript({ script: p.script, dir: p.dir, env: setVar(p.env, 'SPREAD_REBOOT', key), sudo: link.sudo }),
+        warnMs: p.warnMs,
+        killMs: p.killMs,
+        signal: w.abort,
+        onWarn: (output) => w.emit({ type: 'script-warn', ...ref, output }),
+        onOutput: (chunk) => w.emit({ type: 'script-output', ...ref, chunk }),
+      });
+    } catch (err) {
+      if (!(err instanceof ConnectionLostError)) throw err;
+      outputs.push(`<connection to ${link.name} lost>`);
+      await link.recover();
+      return { ok: false, output: outputs.join('\n'), error: `connection to ${link.name} lost` };
+    }
+    outputs.push(end.output);
+    const output = outputs.join('\n');
+    if (end.kind === 'ok') return { ok: true, output };
+    if (end.kind === 'error') return { ok: false, output, error: end.message };
+    if (end.kind === 'failed') return { ok: false, output, error: outputError(output, exitMessage(end.exitCode)) };
+    if (reboot >= MAX_REBOOTS + 1) return { ok: false, output, error: `rebooted on ${where} more than ${MAX_REBOOTS} times` };
+    w.emit({ type: 'reboot', ...ref, phase: 'requested' });
+    key = end.key;
+    try {
+      await link.reboot(where, p.warnMs, p.killMs, () => w.emit({ type: 'reboot', ...ref, phase: 'slow' }));
+    } catch (err) {
+      return { ok: false, output, error: (err as Error).message };
+    }
+  }
+}
+
+async function runDebug(link: MachineLink, w: WorkerEnv, ref: Ref, p: Prepared): Promise<void> {
+  try {
+    const end = await runScript({
+      session: link.session,
+      script: renderScript({ script: p.script, dir: p.dir, env: setVar(p.env, 'SPREAD_REBOOT', '0'), sudo: link.sudo }),
+      warnMs: p.warnMs,
+      killMs: p.killMs,
+      signal: w.abort,
+    });
+    if (end.kind === 'ok') {
+      if (end.output !== '') w.emit({ type: 'debug-output', ...ref, output: end.output });
+    } else {
+      const error = end.kind === 'error' ? end.message : end.kind === 'failed' ? outputError(end.output, exitMessage(end.exitCode)) : 'reboot requested in a debug script';
+      w.emit({ type: 'debug-output', ...ref, output: end.output, error });
+    }
+  } catch (err) {
+    w.emit({ type: 'debug-output', ...ref, output: '', error: (err as Error).message });
+    if (err instanceof ConnectionLostError) await link.recover();
+  }
+}

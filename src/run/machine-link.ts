@@ -1,0 +1,324 @@
+/**
+ * A worker's hold on one machine (spec §5.9): obtaining it (a recorded one
+ * under -reuse, else a fresh allocation with the original's retries),
+ * connecting, sending the project, redialing after a reboot or a dropped
+ * connection, and letting it go (discarded, or kept under -reuse).
+ */
+import type { Readable } from 'node:stream';
+import type { Backend, Machine } from '../backends/backend.js';
+import { FatalError, machineName } from '../backends/backend.js';
+import type { Emit } from '../events.js';
+import type { System } from '../project/types.js';
+import type { Session } from '../remote/session.js';
+import type { ReuseFile } from './reuse-file.js';
+import type { RunOptions } from './options.js';
+
+export interface Content {
+  readonly size: number;
+  open(): Readable;
+}
+
+/** What every link of a run shares. */
+export interface LinkShared {
+  readonly emit: Emit;
+  readonly options: RunOptions;
+  readonly reuse: ReuseFile;
+  readonly remotePath: string;
+  readonly content: () => Promise<Content>;
+  /** Stop handing out work (first Ctrl-C): no new allocations. */
+  readonly stopping: AbortSignal;
+  /** Machines this run allocated and still holds (for "Keeping ..." at the end). */
+  readonly held: Set<MachineLink>;
+  /** Reuse entries taken by a worker, by address: a second worker must not take the same one. */
+  readonly reserved: Map<string, number>;
+  /** Timings, overridable by tests: [allocate retry, allocate give-up, dial give-up] in ms. */
+  readonly timing?: { readonly allocateRetryMs?: number; readonly allocateTimeoutMs?: number; readonly dialTimeoutMs?: number };
+}
+
+const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+  });
+
+export class MachineLink {
+  private lost = false;
+
+  constructor(
+    readonly machine: Machine,
+    public session: Session,
+    private readonly shared: LinkShared,
+    /** Allocated by this run (not reused from the file). */
+    readonly fresh: boolean,
+  ) {}
+
+  get name(): string {
+    return machineName(this.machine);
+  }
+
+  get label(): string {
+    return this.machine.label;
+  }
+
+  get sudo(): boolean {
+    return this.machine.username !== 'root';
+  }
+
+  /** The project's path on this machine (under a worker directory for the local backend). */
+  get remotePath(): string {
+    return this.machine.root + this.shared.remotePath;
+  }
+
+  get isLost(): boolean {
+    return this.lost;
+  }
+
+  async bootId(): Promise<string> {
+    const r = await this.session.exec({ script: 'cat /proc/sys/kernel/random/boot_id' });
+    if (r.exitCode !== 0) throw new Error(`cannot obtain the remote system boot_id: ${r.output.trim()}`);
+    return r.output.trim();
+  }
+
+  /**
+   * Reboot and redial until the boot id changes (spec §5.5): retries every
+   * 200 ms, `onSlow` at each warn interval, failing after the kill timeout.
+   */
+  async reboot(context: string, warnMs: number, killMs: number, onSlow: () => void): Promise<void> {
+    const before = await this.bootId();
+    const old = this.session;
+    old.exec({ script: 'reboot' }).catch(() => {});
+    const started = Date.now();
+    let nextWarn = started + warnMs;
+    await sleep(200);
+    await old.close().catch(() => {});
+    for (;;) {
+      try {
+        const session = await this.machine.connect(AbortSignal.timeout(5000));
+        this.session = session;
+        if ((await this.bootId().catch(() => before)) !== before) return;
+        await session.close().catch(() => {});
+      } catch {
+        // Not back yet.
+      }
+      const now = Date.now();
+      if (now - started > killMs) throw new Error(`kill-timeout reached after ${context} reboot request`);
+      if (now > nextWarn) {
+        onSlow();
+        nextWarn += warnMs;
+      }
+      await sleep(200);
+    }
+  }
+
+  /**
+   * After a dropped connection: redial for up to the dial timeout. On
+   * failure the machine is marked lost (the worker then lets it go).
+   */
+  async recover(): Promise<boolean> {
+    await this.session.close().catch(() => {});
+    const deadline = Date.now() + (this.shared.timing?.dialTimeoutMs ?? 60_000);
+    while (Date.now() < deadline) {
+      try {
+        this.session = await this.machine.connect(AbortSignal.timeout(10_000));
+        this.shared.emit({ type: 'machine', action: 'reconnected', machine: this.name, address: this.machine.address, system: systemName(this.machine.system) });
+        return true;
+      } catch {
+        await sleep(1000);
+      }
+    }
+    this.lost = true;
+    return false;
+  }
+
+  /** Discard the machine, or keep it under -reuse (a lost machine is always discarded). */
+  async release(): Promise<void> {
+    await this.session.close().catch(() => {});
+    release(this.shared, this.machine);
+    if (this.shared.options.reuse && !this.lost) return;
+    this.shared.held.delete(this);
+    await discard(this.shared, this.machine);
+  }
+}
+
+const systemName = (s: System): string => `${s.backend}:${s.name}`;
+
+function release(shared: LinkShared, machine: Machine): void {
+  const n = shared.reserved.get(machine.address) ?? 0;
+  if (n <= 1) shared.reserved.delete(machine.address);
+  else shared.reserved.set(machine.address, n - 1);
+}
+
+async function discard(shared: LinkShared, machine: Machine): Promise<void> {
+  shared.emit({ type: 'machine', action: 'discarding', machine: machineName(machine), system: systemName(machine.system) });
+  try {
+    await machine.discard();
+  } catch (err) {
+    shared.emit({ type: 'log', level: 'info', message: `Error discarding ${machineName(machine)}: ${(err as Error).message}` });
+  }
+  try {
+    shared.reuse.remove(machine.system.backend, machine.system.name, machine.address);
+  } catch (err) {
+    shared.emit({ type: 'log', level: 'info', message: `Error removing ${machineName(machine)} from reuse file: ${(err as Error).message}` });
+  }
+}
+
+const log = (shared: LinkShared, message: string, level: 'info' | 'verbose' | 'debug' = 'info'): void =>
+  shared.emit({ type: 'log', level, message });
+
+/** A machine for a worker, ready to run jobs; undefined when none can be had. */
+export async function obtainMachine(shared: LinkShared, backend: Backend, system: System): Promise<MachineLink | undefined> {
+  for (let attempt = 1; !shared.stopping.aborted; attempt++) {
+    if (attempt > 3) {
+      log(shared, `Cannot allocate ${systemName(system)} after too many retries.`);
+      return undefined;
+    }
+    let link = await reuseMachine(shared, backend, system);
+    const reused = link !== undefined;
+    if (!link) {
+      if (shared.options.discard) return undefined;
+      // Under -reuse, recorded machines all busy means this worker is not needed.
+      if (shared.options.reuse && shared.reuse.entries(system.backend, system.name).length > 0) return undefined;
+      link = await allocateMachine(shared, backend, system);
+      if (!link) return undefined;
+    }
+    if (await sendContent(shared, link, reused)) return link;
+    await link.session.close().catch(() => {});
+    if (!reused) {
+      release(shared, link.machine);
+      shared.held.delete(link);
+      await discard(shared, link.machine);
+    }
+  }
+  return undefined;
+}
+
+async function sendContent(shared: LinkShared, link: MachineLink, reused: boolean): Promise<boolean> {
+  const path = link.remotePath;
+  let send = true;
+  try {
+    if (reused && shared.options.resend) {
+      log(shared, `Removing project data from ${link.name} at ${path}...`);
+      await link.session.exec({ script: `rm -rf '${path}'` });
+    } else {
+      const empty = await missingOrEmpty(link.session, path);
+      if (reused) send = empty;
+      else if (!empty) throw new Error(`remote directory ${path} on ${link.name} is not empty`);
+    }
+    if (!send) {
+      shared.emit({ type: 'machine', action: 'reusing-data', machine: link.name, system: systemName(link.machine.system) });
+      return true;
+    }
+    shared.emit({ type: 'machine', action: 'sending', machine: link.name, system: systemName(link.machine.system) });
+    const content = await shared.content();
+    await link.session.upload(content.open(), path);
+    return true;
+  } catch (err) {
+    const why = (err as Error).message;
+    log(shared, reused ? `Cannot send project content to ${link.name}: ${why}` : `Discarding ${link.name}, cannot send project content: ${why}`);
+    return false;
+  }
+}
+
+async function missingOrEmpty(session: Session, dir: string): Promise<boolean> {
+  const r = await session.exec({ script: `! test -e '${dir}' || ls -a '${dir}'` });
+  if (r.exitCode !== 0) throw new Error(`cannot check if ${dir} is empty: ${r.output.trim()}`);
+  return r.output.split('\n').every((l) => l.trim() === '' || l.trim() === '.' || l.trim() === '..');
+}
+
+async function reuseMachine(shared: LinkShared, backend: Backend, system: System): Promise<MachineLink | undefined> {
+  const entries = shared.reuse.entries(system.backend, system.name);
+  for (const entry of entries) {
+    const recorded = entries.filter((e) => e.address === entry.address).length;
+    if ((shared.reserved.get(entry.address) ?? 0) >= recorded) continue;
+    shared.reserved.set(entry.address, (shared.reserved.get(entry.address) ?? 0) + 1);
+    let machine: Machine;
+    try {
+      machine = await backend.reuse(entry, system);
+    } catch (err) {
+      log(shared, `Cannot reuse ${systemName(system)} at ${entry.address}: ${(err as Error).message}`);
+      continue;
+    }
+    if (shared.options.discard) {
+      await discard(shared, machine);
+      release(shared, machine);
+      continue;
+    }
+    shared.emit({ type: 'machine', action: 'reusing', machine: machineName(machine), system: systemName(system), address: entry.address });
+    try {
+      const session = await machine.connect(AbortSignal.timeout(10_000));
+      return new MachineLink(machine, session, shared, false);
+    } catch (err) {
+      if (shared.options.reuse) {
+        log(shared, `Cannot reuse ${systemName(system)} at ${entry.address}: ${(err as Error).message}`);
+      } else {
+        log(shared, `Discarding ${machineName(machine)}: ${(err as Error).message}`);
+        await discard(shared, machine);
+      }
+      release(shared, machine);
+    }
+  }
+  return undefined;
+}
+
+async function allocateMachine(shared: LinkShared, backend: Backend, system: System): Promise<MachineLink | undefined> {
+  shared.emit({ type: 'machine', action: 'allocating', machine: systemName(system), system: systemName(system) });
+  const retryMs = shared.timing?.allocateRetryMs ?? 5000;
+  const deadline = Date.now() + (shared.timing?.allocateTimeoutMs ?? 5 * 60_000);
+  let machine: Machine | undefined;
+  let lastError = '';
+  let lastLog = 0;
+  while (!machine) {
+    try {
+      machine = await backend.allocate(system, shared.stopping);
+    } catch (err) {
+      const message = (err as Error).message;
+      if (message !== lastError || Date.now() - lastLog > 15_000) {
+        log(shared, `Cannot allocate ${systemName(system)}: ${message}`);
+        lastLog = Date.now();
+      }
+      lastError = message;
+      if (err instanceof FatalError || Date.now() > deadline || shared.stopping.aborted) return undefined;
+      await sleep(retryMs, shared.stopping);
+      if (shared.stopping.aborted) return undefined;
+    }
+  }
+  shared.reserved.set(machine.address, (shared.reserved.get(machine.address) ?? 0) + 1);
+  try {
+    shared.reuse.add(system.backend, system.name, machine.reuseEntry());
+  } catch (err) {
+    log(shared, `Error adding ${machineName(machine)} to reuse file: ${(err as Error).message}`);
+  }
+  shared.emit({ type: 'machine', action: 'connecting', machine: machineName(machine), system: systemName(system) });
+  const session = await dialWithRetries(shared, machine);
+  if (!session) {
+    release(shared, machine);
+    await discard(shared, machine);
+    return undefined;
+  }
+  shared.emit({ type: 'machine', action: 'connected', machine: machineName(machine), address: machine.address, system: systemName(system) });
+  const link = new MachineLink(machine, session, shared, true);
+  shared.held.add(link);
+  return link;
+}
+
+/** Dial until it works or a minute passes; early failures retry quickly (containers come up in a second or two). */
+async function dialWithRetries(shared: LinkShared, machine: Machine): Promise<Session | undefined> {
+  const deadline = Date.now() + (shared.timing?.dialTimeoutMs ?? 60_000);
+  let delay = 250;
+  let lastError = '';
+  for (;;) {
+    try {
+      return await machine.connect(AbortSignal.timeout(10_000));
+    } catch (err) {
+      const message = (err as Error).message;
+      if (message !== lastError) log(shared, `Cannot connect to ${machineName(machine)}: ${message}`, 'debug');
+      lastError = message;
+    }
+    if (Date.now() > deadline || shared.stopping.aborted) {
+      log(shared, `Discarding ${machineName(machine)}, cannot connect: ${lastError}`);
+      return undefined;
+    }
+    await sleep(delay);
+    delay = Math.min(delay * 2, 5000);
+  }
+}

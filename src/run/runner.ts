@@ -1,0 +1,173 @@
+/**
+ * A run (spec §5.1): backends, the reuse file, the packed project, one
+ * worker per machine (`workers:` per system, never more than its jobs),
+ * each walking the shared queue in its own seeded order, then the jobs left
+ * over counted as aborted and every machine discarded or kept.
+ */
+import { join } from 'node:path';
+import type { Backend, BackendContext } from '../backends/backend.js';
+import { machineName } from '../backends/backend.js';
+import { createBackend } from '../backends/registry.js';
+import type { Emit } from '../events.js';
+import { resolveVariant } from '../project/env.js';
+import type { Evaluated } from '../project/evaluate.js';
+import type { Job, Project, System } from '../project/types.js';
+import { byCodeUnit } from '../project/env.js';
+import { formatPackedSize, packContent } from './content.js';
+import type { PackedContent } from './content.js';
+import type { OpenShell } from './level-script.js';
+import { Sequence } from './level-script.js';
+import type { Content, LinkShared, MachineLink } from './machine-link.js';
+import type { RunOptions } from './options.js';
+import { permutation } from './pick-job.js';
+import { ReuseFile } from './reuse-file.js';
+import { resolveTimeouts } from './timeouts.js';
+import { runWorker } from './worker.js';
+
+export interface RunInput {
+  readonly project: Project;
+  /** The selected jobs, sorted. */
+  readonly jobs: readonly Job[];
+  readonly evaluated: Evaluated;
+  readonly options: RunOptions;
+  readonly emit: Emit;
+  /** First Ctrl-C: no new jobs. */
+  readonly stopping: AbortSignal;
+  /** Second Ctrl-C: kill running scripts. */
+  readonly abort: AbortSignal;
+  readonly openShell?: OpenShell;
+  /** Test hook: shorter retry timings. */
+  readonly timing?: LinkShared['timing'];
+}
+
+export interface RunResult {
+  /** Something outside the summary went wrong (artifacts, packing): the run is unsuccessful. */
+  readonly failed: boolean;
+}
+
+export function reusePath(project: Project, options: RunOptions): string {
+  if (options.reusePid !== 0) return join(project.dir, `.spread-reuse.${options.reusePid}.yaml`);
+  if (options.reuse) return join(project.dir, '.spread-reuse.yaml');
+  return join(project.dir, `.spread-reuse.${process.pid}.yaml`);
+}
+
+export async function runJobs(input: RunInput): Promise<RunResult> {
+  const { project, options, emit, evaluated } = input;
+  const log = (message: string, level: 'info' | 'verbose' | 'debug' = 'info') => emit({ type: 'log', level, message });
+  let failed = false;
+
+  const used = [...new Set(input.jobs.map((j) => j.backend))];
+  const context: BackendContext = {
+    project, password: options.password, keep: options.reuse,
+    credentials: evaluated.credentials, key: evaluated.key, log, signal: input.stopping,
+  };
+  const backends = new Map<string, Backend>(used.map((b) => [b.name, createBackend(b, context)]));
+
+  if (options.gc) {
+    for (const backend of backends.values()) {
+      if (!backend.gc) {
+        log(`Backend ${JSON.stringify(backend.config.name)} (type ${backend.config.type}) has no garbage collection; nothing to do.`);
+        continue;
+      }
+      try {
+        await backend.gc(input.stopping);
+      } catch (err) {
+        log(`Error collecting garbage from ${JSON.stringify(backend.config.name)}: ${(err as Error).message}`);
+        failed = true;
+      }
+    }
+    return { failed };
+  }
+
+  const reuse = await ReuseFile.open(reusePath(project, options), (m) => log(m));
+  let content: PackedContent | undefined;
+  const held = new Set<MachineLink>();
+  const pending: (Job | undefined)[] = [...input.jobs];
+  try {
+    if (!options.discard) {
+      content = await pack(input, [...backends.keys()]);
+      log(`Project content is packed for delivery (${formatPackedSize(content.size)}).`);
+    }
+    const packed = content;
+    const shared: LinkShared = {
+      emit, options, reuse, remotePath: evaluated.remotePath, stopping: input.stopping, held, reserved: new Map(),
+      content: async (): Promise<Content> => packed!,
+      ...(input.timing ? { timing: input.timing } : {}),
+    };
+
+    const workers = workerCounts(project, input.jobs);
+    const total = [...workers.values()].reduce((a, b) => a + b, 0);
+    let seed = options.seed;
+    if (!options.discard && seed === 0 && input.jobs.length > total) {
+      seed = Math.floor(Date.now() / 1000);
+      log(`Sequence of jobs produced with -seed=${seed}`);
+    }
+    if (!options.discard && !options.reuse && options.reusePid === 0) {
+      log(`If killed, discard servers with: spread -reuse-pid=${process.pid} -discard`);
+    }
+    emit({ type: 'run-start', jobs: input.jobs, workers: total, seed });
+
+    const queue = { pending, suiteWorkers: new Map<string, number>(), stopping: input.stopping };
+    const env = { emit, options, evaluated, sequence: new Sequence(input.jobs.length), abort: input.abort, ...(input.openShell ? { openShell: input.openShell } : {}) };
+    const running: Promise<void>[] = [];
+    for (const [system, n] of workers) {
+      for (let i = 0; i < n; i++) {
+        const order = permutation(pending.length, seed + i);
+        running.push(runWorker({ backend: backends.get(system.backend)!, system, order, queue, shared, env }).catch((err: Error) => {
+          log(`Worker for ${system.backend}:${system.name} failed: ${err.message}`);
+          failed = true;
+        }));
+      }
+    }
+    await Promise.all(running);
+  } finally {
+    if (!options.discard) {
+      for (const job of pending) if (job) emit({ type: 'result', outcome: 'task-abort', job });
+    }
+    // Machines still held: kept under -reuse, else discarded (a worker that died must not leak one).
+    for (const link of [...held]) {
+      if (options.reuse) emit({ type: 'machine', action: 'keeping', machine: machineName(link.machine), address: link.machine.address, system: `${link.machine.system.backend}:${link.machine.system.name}` });
+      else await link.release();
+    }
+    reuse.close(!options.reuse && reuse.size === 0);
+    await content?.dispose();
+    emit({ type: 'run-end', interrupted: input.stopping.aborted });
+  }
+  return { failed };
+}
+
+/** Workers per system: `workers:`, but never more than the jobs it has (spec §5.1). */
+function workerCounts(project: Project, jobs: readonly Job[]): Map<System, number> {
+  const counts = new Map<System, number>();
+  for (const backend of project.backends) {
+    for (const system of backend.systems) {
+      const n = jobs.filter((j) => j.system === system).length;
+      if (n > 0) counts.set(system, Math.min(system.workers, n));
+    }
+  }
+  return counts;
+}
+
+/** Pack once for every machine; the repack script sees the project env and SPREAD_BACKENDS. */
+async function pack(input: RunInput, backendNames: string[]): Promise<PackedContent> {
+  const { project, evaluated } = input;
+  const env = [...resolveVariant(evaluated.env(project.env), ''), ['SPREAD_BACKENDS', backendNames.sort(byCodeUnit).join(' ')] as const];
+  const { warnMs, killMs } = resolveTimeouts(project.warnTimeout, project.killTimeout);
+  try {
+    return await packContent({
+      dir: project.dir,
+      ...(evaluated.include.length > 0 ? { include: evaluated.include } : {}),
+      exclude: evaluated.exclude,
+      rename: evaluated.rename,
+      repack: project.repack,
+      env,
+      warnTimeoutMs: warnMs,
+      killTimeoutMs: killMs,
+      onWarning: (message) => input.emit({ type: 'log', level: 'info', message: `WARNING: ${message}` }),
+      signal: input.stopping,
+    });
+  } catch (err) {
+    input.emit({ type: 'log', level: 'info', message: `Error packing project content for delivery: ${(err as Error).message}` });
+    throw new Error('cannot pack project content for delivery');
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * One worker: one machine of one system, taking jobs from the shared
+ * pending list until none is left for it. The prepare/restore nesting is the
+ * original's (spec §5.3): project and backend prepare once per machine, the
+ * suite prepare on entering a suite and its restore on leaving it, the
+ * task's prepare/execute/restore for every job and repeat, and on the way
+ * out suite, backend and project restore, using the last job's environment.
+ */
+import type { Backend } from '../backends/backend.js';
+import type { Outcome } from '../events.js';
+import type { Job, Suite, System } from '../project/types.js';
+import { fetchArtifacts } from './artifacts.js';
+import { runLevel } from './level-script.js';
+import type { LevelCall, WorkerEnv } from './level-script.js';
+import type { LinkShared, MachineLink } from './machine-link.js';
+import { obtainMachine } from './machine-link.js';
+import { pickJob, suiteKey } from './pick-job.js';
+
+/** The state every worker of a run shares. */
+export interface Queue {
+  readonly pending: (Job | undefined)[];
+  readonly suiteWorkers: Map<string, number>;
+  /** Set on the first Ctrl-C: take no new job. */
+  readonly stopping: AbortSignal;
+}
+
+export interface WorkerInput {
+  readonly backend: Backend;
+  readonly system: System;
+  readonly order: readonly number[];
+  readonly queue: Queue;
+  readonly shared: LinkShared;
+  readonly env: WorkerEnv;
+}
+
+/** Joins scripts as one, each in its own subshell (spec §5.3). */
+export const joinScripts = (...scripts: readonly string[]): string =>
+  scripts.filter((s) => s !== '').map((s) => `(\n${s}\n)`).join('\n\n');
+
+const taskPrepare = (j: Job): string => joinScripts(j.project.prepareEach, j.backend.prepareEach, j.suite.prepareEach, j.task.prepare);
+const taskRestore = (j: Job): string => joinScripts(j.task.restore, j.suite.restoreEach, j.backend.restoreEach, j.project.restoreEach);
+const taskDebug = (j: Job): string => joinScripts(j.task.debug, j.suite.debugEach, j.backend.debugEach, j.project.debugEach);
+
+export async function runWorker(input: WorkerInput): Promise<void> {
+  // A machine lost for good is let go and replaced, with fresh nesting state.
+  while (!input.queue.stopping.aborted && hasWork(input)) {
+    const link = await obtainMachine(input.shared, input.backend, input.system);
+    if (!link) return;
+    const replace = await runOnMachine(input, link);
+    await link.release();
+    if (!replace) return;
+  }
+}
+
+const hasWork = (input: WorkerInput): boolean =>
+  input.queue.pending.some((j) => j !== undefined && j.backend.name === input.system.backend && j.system.name === input.system.name);
+
+/** Runs jobs on one machine; true when the machine was lost and the worker should get another. */
+async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<boolean> {
+  const { queue, env: w } = input;
+  const { restore: restoreOnly, abend: abendMode } = { restore: w.options.interaction.kind === 'restore', abend: w.options.interaction.kind === 'abend' };
+  const result = (outcome: Outcome, job: Job) => w.emit({ type: 'result', outcome, job });
+  const run = async (call: LevelCall): Promise<boolean> => {
+    const r = await runLevel(link, w, call);
+    if (!r.ok && abendMode) abend = true;
+    return r.ok;
+  };
+
+  let abend = false;
+  let badProject = false;
+  const badSuite = new Set<Suite>();
+  let insideProject = false;
+  let insideBackend = false;
+  let insideSuite: Suite | undefined;
+  let job: Job | undefined;
+  let last: Job | undefined;
+
+  for (;;) {
+    if (job) {
+      w.sequence.of(job);
+      queue.suiteWorkers.set(suiteKey(job), (queue.suiteWorkers.get(suiteKey(job)) ?? 1) - 1);
+    }
+    if (badProject || abend || link.isLost || queue.stopping.aborted) break;
+    const i = pickJob(queue.pending, { backend: input.system.backend, system: input.system.name, suite: insideSuite, last, order: input.order }, queue.suiteWorkers);
+    if (i === undefined) {
+      job = undefined;
+      break;
+    }
+    job = queue.pending[i]!;
+    queue.pending[i] = undefined;
+    queue.suiteWorkers.set(suiteKey(job), (queue.suiteWorkers.get(suiteKey(job)) ?? 0) + 1);
+
+    if (badSuite.has(job.suite)) {
+      result('task-abort', job);
+      continue;
+    }
+    if (insideSuite && insideSuite !== job.suite) {
+      if (!(await run({ job: last!, level: 'suite', verb: 'restoring', script: insideSuite.restore, debug: insideSuite.debug }))) {
+        result('suite-restore-error', last!);
+        result('task-abort', job);
+        badProject = true;
+        continue;
+      }
+      insideSuite = undefined;
+    }
+    last = job;
+    if (!insideProject) {
+      insideProject = true;
+      if (!restoreOnly && !(await run({ job, level: 'project', verb: 'preparing', script: job.project.prepare, debug: job.project.debug }))) {
+        result('project-prepare-error', job);
+        result('task-abort', job);
+        badProject = true;
+        continue;
+      }
+      insideBackend = true;
+      if (!restoreOnly && !(await run({ job, level: 'backend', verb: 'preparing', script: job.backend.prepare, debug: job.backend.debug }))) {
+        result('backend-prepare-error', job);
+        result('task-abort', job);
+        badProject = true;
+        continue;
+      }
+    }
+    if (insideSuite !== job.suite) {
+      insideSuite = job.suite;
+      if (!restoreOnly && !(await run({ job, level: 'suite', verb: 'preparing', script: job.suite.prepare, debug: job.suite.debug }))) {
+        result('suite-prepare-error', job);
+        result('task-abort', job);
+        badSuite.add(job.suite);
+        continue;
+      }
+    }
+    badProject = await runTask(input, link, job, run, () => abend);
+  }
+
+  // A lost machine cannot be restored: it is discarded as it is.
+  if (link.isLost) return !queue.stopping.aborted;
+  if (!abend && insideSuite && last) {
+    if (!(await run({ job: last, level: 'suite', verb: 'restoring', script: insideSuite.restore, debug: insideSuite.debug }))) result('suite-restore-error', last);
+  }
+  if (!abend && insideBackend && last) {
+    if (!(await run({ job: last, level: 'backend', verb: 'restoring', script: last.backend.restore, debug: last.backend.debug }))) result('backend-restore-error', last);
+  }
+  if (!abend && insideProject && last) {
+    if (!(await run({ job: last, level: 'project', verb: 'restoring', script: last.project.restore, debug: last.project.debug }))) result('project-restore-error', last);
+  }
+  return link.isLost && !queue.stopping.aborted;
+}
+
+/** The task and its repeats; true when its restore failed (the machine is then not trusted). */
+async function runTask(input: WorkerInput, link: MachineLink, job: Job, run: (c: LevelCall) => Promise<boolean>, abended: () => boolean): Promise<boolean> {
+  const w = input.env;
+  const restoreOnly = w.options.interaction.kind === 'restore';
+  const started = Date.now();
+  w.emit({ type: 'job-start', job, machine: link.label });
+  let debug = taskDebug(job);
+  let outcome: 'task-done' | 'task-error' | 'task-prepare-error' | 'task-abort' = restoreOnly ? 'task-abort' : 'task-done';
+  let badProject = false;
+  for (let repeat = restoreOnly ? 0 : w.options.repeat; repeat >= 0; repeat--) {
+    if (restoreOnly) {
+      repeat = -1;
+    } else if (!(await run({ job, level: 'task', verb: 'preparing', script: taskPrepare(job), debug }))) {
+      w.emit({ type: 'result', outcome: 'task-prepare-error', job });
+      w.emit({ type: 'result', outcome: 'task-abort', job });
+      outcome = 'task-prepare-error';
+      debug = '';
+      repeat = -1;
+    } else if (await run({ job, level: 'task', verb: 'executing', script: job.task.execute, debug })) {
+      w.emit({ type: 'result', outcome: 'task-done', job });
+    } else {
+      w.emit({ type: 'result', outcome: 'task-error', job });
+      outcome = 'task-error';
+      debug = '';
+      repeat = -1;
+    }
+    if (!abended() && !restoreOnly && repeat <= 0 && !link.isLost) await fetchArtifacts(link, w, job);
+    if (!abended() && !link.isLost && !(await run({ job, level: 'task', verb: 'restoring', script: taskRestore(job), debug }))) {
+      w.emit({ type: 'result', outcome: 'task-restore-error', job });
+      badProject = true;
+      repeat = -1;
+    }
+  }
+  w.emit({ type: 'job-end', job, machine: link.label, outcome, durationMs: Date.now() - started, output: '' });
+  return badProject;
+}
