@@ -4,6 +4,7 @@
  * -list or the runner, and turn errors into one line and an exit status
  * (1 for errors and unsuccessful runs, 2 for bad flags, as the original).
  */
+import { parseTimeout, TIMEOUT_HINT } from '../project/duration.js';
 import { ConfigError, formatWarning } from '../project/errors.js';
 import { parseFilter } from '../project/filter.js';
 import { findProjectFile, loadProject } from '../project/load.js';
@@ -45,9 +46,22 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`error: -${pending[0]} is not available yet in this version of spread\n`);
     return 2;
   }
-  const code = await runCommand({ project, filter, options, host: (cmd) => host.run(cmd), write: (text) => process.stdout.write(text) });
+  const dialTimeoutMs = durationFromEnv('SPREAD_DIAL_TIMEOUT');
+  const code = await runCommand({
+    project, filter, options, host: (cmd) => host.run(cmd), write: (text) => process.stdout.write(text),
+    ...(dialTimeoutMs !== undefined ? { dialTimeoutMs } : {}),
+  });
   if (code !== 0) process.stderr.write('error: unsuccessful run\n');
   return code;
+}
+
+/** A duration from the environment (`30s`, `2m`), or undefined when unset; a bad value is a usage error. */
+function durationFromEnv(name: string): number | undefined {
+  const text = process.env[name];
+  if (text === undefined || text === '') return undefined;
+  const ms = parseTimeout(text);
+  if (ms === undefined) throw new UsageError(`${name} ${TIMEOUT_HINT}, not ${JSON.stringify(text)}`);
+  return ms;
 }
 
 main(process.argv.slice(2)).then(

@@ -17,6 +17,8 @@ import type { RunOptions } from '../run/options.js';
 import { runJobs } from '../run/runner.js';
 
 export interface RunCommandInput {
+  /** How long to keep trying to reach a machine, in ms (`SPREAD_DIAL_TIMEOUT`). */
+  readonly dialTimeoutMs?: number;
   readonly project: Project;
   readonly filter: Filter;
   readonly options: RunOptions;
@@ -55,7 +57,8 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
   };
   process.on('SIGINT', onInterrupt);
   try {
-    const result = await runJobs({ project, jobs, evaluated, options, emit, stopping: stopping.signal, abort: abort.signal });
+    const timing = input.dialTimeoutMs !== undefined ? { dialTimeoutMs: input.dialTimeoutMs } : undefined;
+    const result = await runJobs({ project, jobs, evaluated, options, emit, stopping: stopping.signal, abort: abort.signal, ...(timing ? { timing } : {}) });
     if (quiet) return result.failed ? 1 : 0;
     const ok = isSuccessful(summarize(events)) && !result.failed && !events.some((e) => e.type === 'artifacts' && e.error !== undefined);
     return ok ? 0 : 1;

@@ -1,6 +1,6 @@
 /** Temporary projects on disk and a way to run the real `spread` binary on them. */
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,7 +8,13 @@ import { fileURLToPath } from 'node:url';
 /** dist/test/helpers -> repository root. */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const SPREAD_BIN = join(REPO_ROOT, 'dist/src/cli/main.js');
-export const SHARED = resolve(REPO_ROOT, '../shared');
+/**
+ * The shared conformance corpus and spec: beside the repository as in the
+ * workspace (`../shared`), or where SPREAD_SHARED_DIR says, or /work/shared
+ * for a clone made elsewhere.
+ */
+export const SHARED = [process.env['SPREAD_SHARED_DIR'], resolve(REPO_ROOT, '../shared'), '/work/shared']
+  .find((dir): dir is string => dir !== undefined && existsSync(join(dir, 'conformance'))) ?? resolve(REPO_ROOT, '../shared');
 
 /** Files by relative path; a value `{ symlink: target }` makes a symlink. */
 export type FixtureFiles = Record<string, string | { symlink: string }>;

@@ -47,6 +47,9 @@ export interface SshdOptions {
   readonly maxSessions?: number;
   /** `reboot` restarts sshd with a new boot id. @default false */
   readonly rebootable?: boolean;
+  /** Passwords (several targets standing for the machines of one system share them). @default random */
+  readonly rootPassword?: string;
+  readonly userPassword?: string;
 }
 
 export interface SshdTarget {
@@ -234,8 +237,8 @@ const collect = (child: ChildProcess): Promise<{ code: number | null; out: strin
   });
 
 const startOnce = async (host: string, port: number, opts: SshdOptions): Promise<SshdTarget> => {
-  const rootPassword = `root-${randomBytes(6).toString('hex')}`;
-  const userPassword = `user-${randomBytes(6).toString('hex')}`;
+  const rootPassword = opts.rootPassword ?? `root-${randomBytes(6).toString('hex')}`;
+  const userPassword = opts.userPassword ?? `user-${randomBytes(6).toString('hex')}`;
   // The script travels in the environment to keep `ps` on the host readable.
   const holder = spawn('unshare', ['--mount', '--pid', '--fork', '--mount-proc', '--kill-child',
     '--propagation', 'private', '/bin/bash', '-c', 'eval "$SPREAD_SSHD_INIT"'], {
