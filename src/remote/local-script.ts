@@ -22,7 +22,9 @@ export interface LocalScriptOptions {
   readonly onWarn?: (output: string | undefined) => void;
   /** Stopping (Ctrl-C) kills the script; its output then ends with `<interrupted>`. */
   readonly signal?: AbortSignal;
-  /** Extra file descriptors from 3 on: 'pipe' gives a stream in `fds`. */
+  /** Environment the script starts from. @default this process's environment */
+  readonly hostEnv?: NodeJS.ProcessEnv;
+  /** How many extra pipes to open as fds 3, 4, ...; `onSpawn` gets their streams. */
   readonly extraFds?: number;
   readonly onSpawn?: (fds: (Readable | Writable)[]) => void;
 }
@@ -37,16 +39,16 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export function runLocalScript(o: LocalScriptOptions): Promise<LocalScriptEnd> {
   const extra = o.extraFds ?? 0;
-  const child = spawn('/bin/bash', ['-eu', '-'], {
+  // The outer bash merges stderr into stdout at the fd, so the output keeps its order.
+  const child = spawn('/bin/bash', ['-c', 'exec /bin/bash -eu - 2>&1'], {
     cwd: o.cwd,
-    env: process.env,
-    stdio: ['pipe', 'pipe', 'pipe', ...Array.from({ length: extra }, () => 'pipe' as const)],
+    env: o.hostEnv ?? process.env,
+    stdio: ['pipe', 'pipe', 'ignore', ...Array.from({ length: extra }, () => 'pipe' as const)],
     detached: true,
   });
   o.onSpawn?.(child.stdio.slice(3) as (Readable | Writable)[]);
   let output = '';
   child.stdout!.setEncoding('utf8').on('data', (s: string) => (output += s));
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => (output += s));
   child.stdin!.on('error', () => {});
   child.stdin!.end(renderLocalScript({ script: o.script, env: o.env }));
 

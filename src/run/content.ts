@@ -17,9 +17,7 @@
  * (and padded) instead of failing the run; the repack script's fd 3 and fd 4 are socketpairs (Node's
  * child pipes), so redirections and reads work but opening `/dev/fd/3` does not.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import * as fs from 'node:fs';
 import { lstat, readdir, readlink, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -30,6 +28,9 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import tar from 'tar-stream';
 import type { Env } from '../project/types.js';
+import { runLocalScript } from '../remote/local-script.js';
+import { outputError } from '../remote/markers.js';
+import { resolveTimeouts } from './timeouts.js';
 import { compileExcludes, type ExcludeMatcher } from './tar-exclude.js';
 import { parseTransforms, type Transformer } from './tar-transform.js';
 
@@ -251,91 +252,33 @@ const settleAll = async (tasks: readonly Promise<unknown>[], onFail: () => void)
   if (first) throw first.err;
 };
 
-/** The wrapper the original feeds to `/bin/bash -eu -` for local scripts (client.go localScript, trace mode). */
-export const renderLocalScript = (script: string, env: Env): string => {
-  const lines = [
-    'set -eu',
-    `ADDRESS() { { set +xu; } 2> /dev/null; [ -z "$1" ] && echo '<ADDRESS>' || echo "<ADDRESS $1>"; }`,
-    `FATAL() { { set +xu; } 2> /dev/null; [ -z "$1" ] && echo '<FATAL>' || echo "<FATAL $@>"; exit 213; }`,
-    `ERROR() { { set +xu; } 2> /dev/null; [ -z "$1" ] && echo '<ERROR>' || echo "<ERROR $@>"; exit 213; }`,
-    'MATCH() { { set +xu; } 2> /dev/null; local stdin=$(cat); echo $stdin | grep -q -E "$@" || { echo "error: pattern not found on stdin:\\n$stdin">&2; return 1; }; }',
-    `NOMATCH() { { set +xu; } 2> /dev/null; local stdin=$(cat); if echo $stdin | grep -q -E "$@"; then echo "NOMATCH pattern='$@' found in:\n$stdin">&2; return 1; fi }`,
-    'export DEBIAN_FRONTEND=noninteractive',
-    'export DEBIAN_PRIORITY=critical',
-    'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/snap/bin',
-    ...env.map(([k, v]) => (v === '' || v[0] === '"' || v[0] === "'" ? `export ${k}=${v}` : `export ${k}="${v}"`)),
-    'set -x',
-  ];
-  return `${lines.join('\n')}\n\n(\n${script.trim()}\n\n) < /dev/null\n`;
-};
-
-const DEFAULT_WARN_MS = 5 * 60_000;
-const DEFAULT_KILL_MS = 15 * 60_000;
-
-const killGroup = (child: ChildProcess): void => {
-  try {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(-child.pid, 'SIGKILL');
-  } catch { /* already gone */ }
-};
-
-// outputErr from the original: the trimmed output is the message, fenced when it spans lines.
-const outputError = (output: string, fallback: string): Error => {
-  const text = output.trim();
-  return new Error(text === '' ? fallback : text.includes('\n') ? `\n-----\n${text}\n-----` : text);
-};
-
-/** Runs the repack script between the plain tar and the gzip writer; rejects with the first error. */
+/** Runs the repack script between the plain tar (its fd 3) and the gzip writer (its fd 4); rejects with the first error. */
 const repackInto = async (o: PackOptions, script: string, sink: Writable): Promise<void> => {
   const tree = packTree(o);
-  // The outer shell only merges stderr into stdout, so the output keeps its order.
-  const child = spawn('/bin/bash', ['-c', 'exec /bin/bash -eu - 2>&1'], {
-    cwd: o.dir, env: o.hostEnv, detached: true, stdio: ['pipe', 'pipe', 'ignore', 'pipe', 'pipe'],
-  });
-  const [fd3, fd4] = [child.stdio[3] as Writable, child.stdio[4] as Readable];
-  // Sockets may still fail (ECONNRESET) after their pipeline settled; the script's status is what counts.
-  for (const s of [fd3, fd4, child.stdin!, child.stdout!]) s.on('error', () => undefined);
-  let output = '';
-  let killed: string | undefined;
+  const { warnMs, killMs } = resolveTimeouts(o.warnTimeoutMs ?? 0, o.killTimeoutMs ?? 0);
+  let fd3!: Writable;
+  let fd4!: Readable;
   let fed = false; // the script exited 0: whatever it left unread on fd 3 no longer matters
-  child.stdout!.setEncoding('utf8').on('data', (s: string) => (output += s));
-  const outputDone = new Promise((ok) => child.stdout!.once('close', ok));
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-  child.stdin!.end(renderLocalScript(script, o.env));
-  const stop = (why: string) => {
-    killed ??= why;
-    output += `\n<${why}>`;
-    killGroup(child);
-  };
-  const warnMs = o.warnTimeoutMs || DEFAULT_WARN_MS;
-  let killMs = o.killTimeoutMs || DEFAULT_KILL_MS;
-  if (Number.isFinite(warnMs) && Number.isFinite(killMs) && killMs % warnMs === 0) killMs -= 1000; // as the original
-  let seen = 0;
-  const warn = () => {
-    const fresh = output.slice(seen).trim();
-    seen = output.length;
-    if (killed !== undefined) return;
-    o.onWarning(output.trim() === '' ? 'local script running late. Output still empty.'
-      : fresh === '' ? 'local script running late. Output unchanged.'
-        : `local script running late. Current output:\n-----\n${fresh.split('\n').slice(-10).join('\n')}\n-----`);
-  };
-  const timers = [
-    Number.isFinite(killMs) ? setTimeout(() => stop('kill-timeout reached'), killMs) : undefined,
-    Number.isFinite(warnMs) ? setInterval(warn, warnMs) : undefined,
-  ];
-  const onAbort = () => stop('interrupted');
-  o.signal?.addEventListener('abort', onAbort, { once: true });
-  const ran = async () => {
-    const [code, signal] = await exited;
-    if (code === 0 && killed === undefined) {
+  const stop = new AbortController();
+  const ran = runLocalScript({
+    script, cwd: o.dir, env: o.env, warnMs, killMs, extraFds: 2,
+    ...(o.hostEnv ? { hostEnv: o.hostEnv } : {}),
+    signal: o.signal ? AbortSignal.any([o.signal, stop.signal]) : stop.signal,
+    onWarn: (output) => o.onWarning(`local script running late. ${output === undefined ? 'Output unchanged.' : output === '' ? 'Output still empty.' : `Current output:\n-----\n${output}\n-----`}`),
+    onSpawn: ([a, b]) => {
+      fd3 = a as Writable;
+      fd4 = b as Readable;
+      // Sockets may still fail (ECONNRESET) after their pipeline settled; the script's status is what counts.
+      for (const stream of [fd3, fd4]) stream.on('error', () => undefined);
+    },
+  }).then((end) => {
+    if (end.kind === 'ok') {
       fed = true;
       tree.stop();
+      return;
     }
-    await outputDone;
-    if (killed !== undefined) throw outputError(output, killed);
-    const marker = code === 213 ? /^<(ERROR|FATAL)(?: (.*))?>$/.exec(output.trim().split('\n').pop()!) : null;
-    if (marker) throw new Error(marker[2] ?? '');
-    if (code !== 0) throw outputError(output, signal ? `signal: ${signal}` : `exit status ${code}`);
-  };
+    throw new Error(end.kind === 'failed' ? outputError(end.output, `exit status ${end.exitCode}`) : end.message);
+  });
   const tasks = [
     unlessClosed(tree.done).catch((err: unknown) => {
       if (!fed) throw err;
@@ -343,19 +286,14 @@ const repackInto = async (o: PackOptions, script: string, sink: Writable): Promi
     // A broken fd 3 is the script's doing; its own status says what went wrong.
     pipeline(tree.stream, fd3).catch(() => undefined),
     pipeline(fd4, createGzip(), sink),
-    ran(),
+    ran,
   ];
-  try {
-    await settleAll(tasks, () => {
-      killGroup(child);
-      tree.stop();
-      fd3.destroy();
-      fd4.destroy();
-    });
-  } finally {
-    for (const t of timers) clearTimeout(t);
-    o.signal?.removeEventListener('abort', onAbort);
-  }
+  await settleAll(tasks, () => {
+    stop.abort();
+    tree.stop();
+    fd3.destroy();
+    fd4.destroy();
+  });
 };
 
 // Positional streams over the shared fd that never close it: fs streams close their fd when destroyed,

@@ -65,10 +65,11 @@ export const contextOf = (job: Job, level: Level): string =>
 export const dirOf = (link: MachineLink, job: Job, level: Level): string =>
   level === 'project' || level === 'backend' ? link.remotePath : `${link.remotePath}/${job.task.name}`;
 
-/** The job's environment on this machine (SPREAD_PATH follows the machine's root). */
+/** The job's environment on this machine (SPREAD_PATH is the project's path there). */
 export const envOn = (link: MachineLink, job: Job, evaluated: Evaluated): Env => {
   const env = jobEnv(job, evaluated);
-  return link.machine.root ? env.map(([k, v]) => (k === 'SPREAD_PATH' ? [k, link.remotePath] as const : [k, v] as const)) : env;
+  const path = link.remotePath;
+  return path === evaluated.remotePath ? env : env.map(([k, v]) => (k === 'SPREAD_PATH' && v === evaluated.remotePath ? [k, path] as const : [k, v] as const));
 };
 
 export async function runLevel(link: MachineLink, w: WorkerEnv, call: LevelCall): Promise<LevelResult> {

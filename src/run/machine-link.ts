@@ -50,6 +50,8 @@ export class MachineLink {
     private readonly shared: LinkShared,
     /** Allocated by this run (not reused from the file). */
     readonly fresh: boolean,
+    /** The worker's number within its system, from 1 (for `$SPREAD_WORKER` in `path`). */
+    readonly worker: number,
   ) {}
 
   get name(): string {
@@ -64,9 +66,13 @@ export class MachineLink {
     return this.machine.username !== 'root';
   }
 
-  /** The project's path on this machine (under a worker directory for the local backend). */
+  /**
+   * The project's path on this machine: under a worker directory for the
+   * local backend, and with `$SPREAD_WORKER` replaced by the worker's number,
+   * so workers that share a machine can ask for paths of their own.
+   */
   get remotePath(): string {
-    return this.machine.root + this.shared.remotePath;
+    return this.machine.root + workerPath(this.shared.remotePath, this.worker);
   }
 
   get isLost(): boolean {
@@ -142,6 +148,8 @@ export class MachineLink {
 
 const systemName = (s: System): string => `${s.backend}:${s.name}`;
 
+export const workerPath = (path: string, worker: number): string => path.replace(/\$(\{SPREAD_WORKER\}|SPREAD_WORKER\b)/g, String(worker));
+
 function release(shared: LinkShared, machine: Machine): void {
   const n = shared.reserved.get(machine.address) ?? 0;
   if (n <= 1) shared.reserved.delete(machine.address);
@@ -166,19 +174,19 @@ const log = (shared: LinkShared, message: string, level: 'info' | 'verbose' | 'd
   shared.emit({ type: 'log', level, message });
 
 /** A machine for a worker, ready to run jobs; undefined when none can be had. */
-export async function obtainMachine(shared: LinkShared, backend: Backend, system: System): Promise<MachineLink | undefined> {
+export async function obtainMachine(shared: LinkShared, backend: Backend, system: System, worker: number): Promise<MachineLink | undefined> {
   for (let attempt = 1; !shared.stopping.aborted; attempt++) {
     if (attempt > 3) {
       log(shared, `Cannot allocate ${systemName(system)} after too many retries.`);
       return undefined;
     }
-    let link = await reuseMachine(shared, backend, system);
+    let link = await reuseMachine(shared, backend, system, worker);
     const reused = link !== undefined;
     if (!link) {
       if (shared.options.discard) return undefined;
       // Under -reuse, recorded machines all busy means this worker is not needed.
       if (shared.options.reuse && shared.reuse.entries(system.backend, system.name).length > 0) return undefined;
-      link = await allocateMachine(shared, backend, system);
+      link = await allocateMachine(shared, backend, system, worker);
       if (!link) return undefined;
     }
     if (await sendContent(shared, link, reused)) return link;
@@ -225,7 +233,7 @@ async function missingOrEmpty(session: Session, dir: string): Promise<boolean> {
   return r.output.split('\n').every((l) => l.trim() === '' || l.trim() === '.' || l.trim() === '..');
 }
 
-async function reuseMachine(shared: LinkShared, backend: Backend, system: System): Promise<MachineLink | undefined> {
+async function reuseMachine(shared: LinkShared, backend: Backend, system: System, worker: number): Promise<MachineLink | undefined> {
   const entries = shared.reuse.entries(system.backend, system.name);
   for (const entry of entries) {
     const recorded = entries.filter((e) => e.address === entry.address).length;
@@ -246,7 +254,7 @@ async function reuseMachine(shared: LinkShared, backend: Backend, system: System
     shared.emit({ type: 'machine', action: 'reusing', machine: machineName(machine), system: systemName(system), address: entry.address });
     try {
       const session = await machine.connect(AbortSignal.timeout(10_000));
-      return new MachineLink(machine, session, shared, false);
+      return new MachineLink(machine, session, shared, false, worker);
     } catch (err) {
       if (shared.options.reuse) {
         log(shared, `Cannot reuse ${systemName(system)} at ${entry.address}: ${(err as Error).message}`);
@@ -260,7 +268,7 @@ async function reuseMachine(shared: LinkShared, backend: Backend, system: System
   return undefined;
 }
 
-async function allocateMachine(shared: LinkShared, backend: Backend, system: System): Promise<MachineLink | undefined> {
+async function allocateMachine(shared: LinkShared, backend: Backend, system: System, worker: number): Promise<MachineLink | undefined> {
   shared.emit({ type: 'machine', action: 'allocating', machine: systemName(system), system: systemName(system) });
   const retryMs = shared.timing?.allocateRetryMs ?? 5000;
   const deadline = Date.now() + (shared.timing?.allocateTimeoutMs ?? 5 * 60_000);
@@ -296,7 +304,7 @@ async function allocateMachine(shared: LinkShared, backend: Backend, system: Sys
     return undefined;
   }
   shared.emit({ type: 'machine', action: 'connected', machine: machineName(machine), address: machine.address, system: systemName(system) });
-  const link = new MachineLink(machine, session, shared, true);
+  const link = new MachineLink(machine, session, shared, true, worker);
   shared.held.add(link);
   return link;
 }

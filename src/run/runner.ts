@@ -113,7 +113,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
     for (const [system, n] of workers) {
       for (let i = 0; i < n; i++) {
         const order = permutation(pending.length, seed + i);
-        running.push(runWorker({ backend: backends.get(system.backend)!, system, order, queue, shared, env }).catch((err: Error) => {
+        running.push(runWorker({ backend: backends.get(system.backend)!, system, order, index: i + 1, queue, shared, env }).catch((err: Error) => {
           log(`Worker for ${system.backend}:${system.name} failed: ${err.message}`);
           failed = true;
         }));

@@ -28,6 +28,8 @@ export interface WorkerInput {
   readonly backend: Backend;
   readonly system: System;
   readonly order: readonly number[];
+  /** This worker's number within its system, from 1. */
+  readonly index: number;
   readonly queue: Queue;
   readonly shared: LinkShared;
   readonly env: WorkerEnv;
@@ -44,7 +46,7 @@ const taskDebug = (j: Job): string => joinScripts(j.task.debug, j.suite.debugEac
 export async function runWorker(input: WorkerInput): Promise<void> {
   // A machine lost for good is let go and replaced, with fresh nesting state.
   while (!input.queue.stopping.aborted && hasWork(input)) {
-    const link = await obtainMachine(input.shared, input.backend, input.system);
+    const link = await obtainMachine(input.shared, input.backend, input.system, input.index);
     if (!link) return;
     const replace = await runOnMachine(input, link);
     await link.release();

@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { gunzipSync } from 'node:zlib';
 import tar from 'tar-stream';
-import { formatPackedSize, packContent, renderLocalScript, type PackOptions } from '../../src/run/content.js';
+import { formatPackedSize, packContent, type PackOptions } from '../../src/run/content.js';
 
 const gnuTarSkip = (): string | false => {
   let ok = false;
@@ -250,13 +250,6 @@ describe('packContent with repack', () => {
     assert.ok(warnings.some((w) => late.test(w)), warnings.join('\n'));
     assert.ok(warnings.includes('local script running late. Output unchanged.'), warnings.join('\n'));
     await assert.rejects(pack({ dir, repack: 'sleep 30', signal: AbortSignal.timeout(300) }), /<interrupted>/);
-  });
-
-  test('the env is exported as the original renders it', () => {
-    const script = renderLocalScript('  cat <&3 >&4\n', [['A', 'x'], ['B', ''], ['C', '"q"'], ['D', '$A/y']]);
-    assert.match(script, /^set -eu\n/);
-    assert.ok(script.includes('export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/snap/bin\n' +
-      'export A="x"\nexport B=\nexport C="q"\nexport D="$A/y"\nset -x\n\n(\ncat <&3 >&4\n\n) < /dev/null\n'));
   });
 });
 

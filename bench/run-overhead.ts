@@ -1,0 +1,87 @@
+/**
+ * Per-task overhead of a run: 200 trivial tasks (`execute: echo ok`) on 1
+ * and on 4 workers against two local sshd targets, a clean one and a slow-
+ * login one (root's .bashrc sleeps 0.1 s, like images with heavy profiles).
+ * Prints wall time (median of 5), per-task overhead ((T200 - T1) / 199), and
+ * the floor: one bare SSH exec round trip on a reused connection.
+ * Usage: npm run build && node dist/bench/run-overhead.js [runs]
+ */
+import { Client } from 'ssh2';
+import { adhocBackend, adhocPool } from '../test/helpers/adhoc.js';
+import { makeProject, removeProject, runSpread } from '../test/helpers/fixture.js';
+import { startSshd } from '../test/helpers/sshd.js';
+import type { SshdTarget } from '../test/helpers/sshd.js';
+
+const RUNS = Number(process.argv[2] ?? 5);
+const PASS = 'bench-password';
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+function project(tasks: number, workers: number): Record<string, string> {
+  const files: Record<string, string> = {
+    'spread.yaml': `project: bench\npath: /home/bench-$SPREAD_WORKER\nbackends:\n${adhocBackend('adhoc', `- ubuntu-16.04:\n    workers: ${workers}`)}suites:\n    tests/:\n        summary: trivial tasks\n`,
+  };
+  for (let i = 0; i < tasks; i++) files[`tests/t${i}/task.yaml`] = 'summary: trivial\nexecute: echo ok\n';
+  return files;
+}
+
+async function timeRun(targets: SshdTarget[], tasks: number, workers: number): Promise<number> {
+  const pool = adhocPool(targets);
+  const dir = makeProject(project(tasks, workers));
+  try {
+    await Promise.all(targets.map((t) => t.run('rm -rf /home/bench-*')));
+    const started = performance.now();
+    const r = await runSpread([`-pass=${PASS}`, '-seed=1'], dir, pool.env);
+    const ms = performance.now() - started;
+    if (r.code !== 0) throw new Error(`bench run failed:\n${r.stdout}${r.stderr}`);
+    return ms;
+  } finally {
+    removeProject(dir);
+    pool.remove();
+  }
+}
+
+async function floor(target: SshdTarget): Promise<number> {
+  const client = new Client();
+  await new Promise<void>((resolve, reject) => {
+    client.on('ready', () => resolve()).on('error', reject);
+    client.connect({ host: target.host, port: target.port, username: 'root', password: PASS, hostVerifier: () => true, sock: undefined });
+  });
+  const once = () => new Promise<number>((resolve, reject) => {
+    const started = performance.now();
+    client.exec('true', (err, ch) => {
+      if (err) return reject(err);
+      ch.on('close', () => resolve(performance.now() - started)).resume();
+    });
+  });
+  for (let i = 0; i < 5; i++) await once();
+  const times: number[] = [];
+  for (let i = 0; i < 50; i++) times.push(await once());
+  client.end();
+  return median(times);
+}
+
+async function main(): Promise<void> {
+  const clean = await Promise.all(['127.0.0.6', '127.0.0.7'].map((host) => startSshd({ host, rootPassword: PASS })));
+  const slow = await Promise.all(['127.0.0.8', '127.0.0.9'].map((host) => startSshd({ host, rootPassword: PASS, slowLogin: true })));
+  try {
+    console.log(`spread run overhead, ${RUNS} runs each (median)`);
+    for (const [name, targets] of [['clean', clean], ['slow login (.bashrc sleeps 0.1 s)', slow]] as const) {
+      const bare = await floor(targets[0]!);
+      console.log(`\n${name} target: bare SSH exec round trip on a reused connection: ${bare.toFixed(2)} ms`);
+      for (const workers of [1, 4]) {
+        const t200: number[] = [];
+        const t1: number[] = [];
+        for (let i = 0; i < RUNS; i++) {
+          t1.push(await timeRun(targets, 1, workers));
+          t200.push(await timeRun(targets, 200, workers));
+        }
+        const perTask = (median(t200) - median(t1)) / 199;
+        console.log(`  ${workers} worker${workers > 1 ? 's' : ' '}: 200 tasks ${median(t200).toFixed(0)} ms, 1 task ${median(t1).toFixed(0)} ms, per task ${perTask.toFixed(2)} ms (${(perTask / bare).toFixed(2)}x the floor)`);
+      }
+    }
+  } finally {
+    await Promise.all([...clean, ...slow].map((t) => t.stop()));
+  }
+}
+
+await main();
