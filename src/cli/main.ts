@@ -12,11 +12,14 @@ import { startHostShell } from '../run/host-command.js';
 import { FlagError, formatUsage, parseFlags } from './flags.js';
 import { listJobs } from './list.js';
 import { runCommand } from './run.js';
+import { interactiveShell, TerminalGate } from './shell.js';
 import { toRunOptions, UsageError } from './options.js';
 import { SPREAD_FLAGS, USAGE_LINE } from './spread-flags.js';
 
 /** Flags whose behaviour is not built yet: refused in one line, never ignored. */
-const NOT_BUILT: readonly string[] = ['debug', 'shell', 'shell-before', 'shell-after'];
+const NOT_BUILT: readonly string[] = [];
+/** Modes that open shells, and so need a terminal. */
+const INTERACTIVE: readonly string[] = ['debug', 'shell', 'shell-before', 'shell-after'];
 
 async function main(argv: readonly string[]): Promise<number> {
   let parsed;
@@ -46,10 +49,16 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`error: -${pending[0]} is not available yet in this version of spread\n`);
     return 2;
   }
+  const interactive = INTERACTIVE.filter((name) => parsed.values[name] === true);
+  if (interactive.length > 0 && !process.stdin.isTTY) {
+    throw new UsageError(`-${interactive[0]} opens a shell and needs a terminal on stdin`);
+  }
   const dialTimeoutMs = durationFromEnv('SPREAD_DIAL_TIMEOUT');
+  const gate = new TerminalGate((text) => process.stdout.write(text));
   const code = await runCommand({
-    project, filter, options, host: (cmd) => host.run(cmd), write: (text) => process.stdout.write(text),
+    project, filter, options, host: (cmd) => host.run(cmd), write: gate.write,
     ...(dialTimeoutMs !== undefined ? { dialTimeoutMs } : {}),
+    ...(interactive.length > 0 ? { openShell: interactiveShell(gate, process.stdin, process.stdout) } : {}),
   });
   if (code !== 0) process.stderr.write('error: unsuccessful run\n');
   return code;

@@ -15,6 +15,7 @@ import { consoleReporter } from '../report/console.js';
 import { isSuccessful, summarize } from '../report/summary.js';
 import type { RunOptions } from '../run/options.js';
 import { runJobs } from '../run/runner.js';
+import type { OpenShell } from '../run/level-script.js';
 
 export interface RunCommandInput {
   /** How long to keep trying to reach a machine, in ms (`SPREAD_DIAL_TIMEOUT`). */
@@ -25,6 +26,8 @@ export interface RunCommandInput {
   readonly host: HostRunner;
   readonly write: (text: string) => void;
   readonly reporters?: readonly Reporter[];
+  /** Opens interactive shells (-debug, -shell...); without it those modes are refused. */
+  readonly openShell?: OpenShell;
 }
 
 /** Resolves to the exit status: 0 for a successful run, 1 otherwise. */
@@ -58,7 +61,10 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
   process.on('SIGINT', onInterrupt);
   try {
     const timing = input.dialTimeoutMs !== undefined ? { dialTimeoutMs: input.dialTimeoutMs } : undefined;
-    const result = await runJobs({ project, jobs, evaluated, options, emit, stopping: stopping.signal, abort: abort.signal, ...(timing ? { timing } : {}) });
+    const result = await runJobs({
+      project, jobs, evaluated, options, emit, stopping: stopping.signal, abort: abort.signal,
+      ...(timing ? { timing } : {}), ...(input.openShell ? { openShell: input.openShell } : {}),
+    });
     if (quiet) return result.failed ? 1 : 0;
     const ok = isSuccessful(summarize(events)) && !result.failed && !events.some((e) => e.type === 'artifacts' && e.error !== undefined);
     return ok ? 0 : 1;

@@ -1,10 +1,11 @@
 /**
  * Pointing spread projects at test sshd targets through the adhoc backend:
  * the allocate script hands out the targets' addresses round-robin (under a
- * lock, workers allocate concurrently), the discard script records what it
- * threw away, so tests can check that no machine leaked.
+ * lock, workers allocate concurrently) skipping those marked dead, the
+ * discard script records what it threw away, so tests can check that no
+ * machine leaked.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isMap, parseDocument } from 'yaml';
@@ -14,7 +15,11 @@ export const ADHOC_ALLOCATE = `exec 9>>"$SPREAD_TEST_ALLOC_DIR/lock"
 flock 9
 n=$(cat "$SPREAD_TEST_ALLOC_DIR/next" 2>/dev/null || echo 0)
 echo $((n + 1)) > "$SPREAD_TEST_ALLOC_DIR/next"
-set -- $SPREAD_TEST_ADDRESSES
+set --
+for a in $SPREAD_TEST_ADDRESSES; do
+    grep -qxF "$a" "$SPREAD_TEST_ALLOC_DIR/dead" 2>/dev/null || set -- "$@" "$a"
+done
+[ $# -gt 0 ] || FATAL "no live test machine left"
 shift $((n % $#))
 echo "$SPREAD_SYSTEM" >> "$SPREAD_TEST_ALLOC_DIR/allocated"
 ADDRESS $1
@@ -31,6 +36,8 @@ export interface AdhocPool {
   discarded(): string[];
   /** Systems allocated so far, in order. */
   allocated(): string[];
+  /** Stop handing out this address (the machine behind it is gone). */
+  markDead(address: string): void;
   remove(): void;
 }
 
@@ -48,6 +55,7 @@ export function adhocPool(targets: readonly SshdTarget[]): AdhocPool {
     env: { SPREAD_TEST_ALLOC_DIR: dir, SPREAD_TEST_ADDRESSES: targets.map((t) => t.address).join(' ') },
     discarded: () => lines('discarded'),
     allocated: () => lines('allocated'),
+    markDead: (address) => appendFileSync(join(dir, 'dead'), `${address}\n`),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }

@@ -173,6 +173,7 @@ test('a machine gone for good is discarded; the other worker runs the rest', { s
     }, async (dir) => {
       const run = runSpread([`-pass=${PASS}`], dir, { ...pool.env, SPREAD_DIAL_TIMEOUT: '3s' });
       await waitFor(() => hasMarker(gone, 'running'), 'a task to run on the doomed machine');
+      pool.markDead(gone.address);
       await gone.stop();
       const r = await run;
       const out = stripTime(r.stdout);

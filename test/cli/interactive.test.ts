@@ -1,0 +1,127 @@
+/**
+ * -debug and -shell through a real terminal: tmux runs spread, the test
+ * types into the shell that opens on the machine (a real sshd, and the local
+ * backend), checks what it sees, exits, and checks the run goes on to the
+ * right summary.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { adhocBackend, adhocPool } from '../helpers/adhoc.js';
+import type { AdhocPool } from '../helpers/adhoc.js';
+import { makeProject, removeProject, SPREAD_BIN } from '../helpers/fixture.js';
+import { sshdSkip, startSshd } from '../helpers/sshd.js';
+import type { SshdTarget } from '../helpers/sshd.js';
+
+const tmuxSkip = ((): string | false => {
+  try {
+    execFileSync('tmux', ['-V']);
+    return false;
+  } catch {
+    return process.env['CI'] === 'true' ? false : 'tmux is not installed';
+  }
+})();
+const skip = tmuxSkip || sshdSkip();
+let target: SshdTarget;
+let pool: AdhocPool;
+
+before(async () => {
+  if (skip) return;
+  target = await startSshd({ host: '127.0.0.10', rootPassword: 'shell-pw' });
+  pool = adhocPool([target]);
+});
+after(async () => {
+  await target?.stop();
+  pool?.remove();
+});
+
+const tmux = (...args: string[]): string => execFileSync('tmux', args, { encoding: 'utf8' });
+const screen = (session: string): string => tmux('capture-pane', '-p', '-J', '-S', '-200', '-t', session);
+
+async function waitScreen(session: string, re: RegExp, what: string): Promise<string> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const text = screen(session);
+    if (re.test(text)) return text;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; screen:\n${text}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Start spread in a tmux session; output also goes to out.log, the exit status to status. */
+function startInTmux(session: string, dir: string, args: string[], env: NodeJS.ProcessEnv): void {
+  const exports = Object.entries(env).map(([k, v]) => `export ${k}='${v}'`).join('\n');
+  writeFileSync(join(dir, 'run.sh'), `${exports}\ncd '${dir}'\n'${process.execPath}' '${SPREAD_BIN}' ${args.join(' ')} 2>&1 | tee out.log\necho "\${PIPESTATUS[0]}" > status\nsleep 600\n`);
+  tmux('new-session', '-d', '-s', session, '-x', '200', '-y', '50', `bash '${join(dir, 'run.sh')}'`);
+}
+
+async function finished(dir: string): Promise<{ status: number; out: string }> {
+  const deadline = Date.now() + 30_000;
+  while (!existsSync(join(dir, 'status'))) {
+    if (Date.now() > deadline) throw new Error('spread did not finish');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => setTimeout(r, 100));
+  return { status: Number(readFileSync(join(dir, 'status'), 'utf8').trim()), out: readFileSync(join(dir, 'out.log'), 'utf8') };
+}
+
+const PROJECT = (backend: string) => ({
+  'spread.yaml': `project: shells\npath: /home/shell\nenvironment:\n    MYVAR: from-the-project\nbackends:\n${backend}suites:\n    tests/:\n        summary: tests\n`,
+  'tests/fails/task.yaml': 'summary: fails\nenvironment:\n    TASKVAR: task-value\nexecute: |\n    echo failing now\n    false\n',
+  'tests/passes/task.yaml': 'summary: passes\nexecute: "true"\n',
+});
+
+test('-debug opens a shell on the machine where a script failed, with its environment; the run then goes on', { skip }, async () => {
+  await target.run('rm -rf /home/shell');
+  const dir = makeProject(PROJECT(adhocBackend('adhoc', '- ubuntu-16.04')));
+  const session = `spread-debug-${process.pid}`;
+  try {
+    startInTmux(session, dir, ['-debug', '-pass=shell-pw', '-seed=3'], pool.env);
+    await waitScreen(session, /adhoc:ubuntu-16\.04 \.\.\.\/tests\/fails# $/m, 'the debug shell prompt');
+    tmux('send-keys', '-t', session, 'echo "seen: $MYVAR $TASKVAR $SPREAD_JOB in $PWD as $(id -u)"', 'Enter');
+    const text = await waitScreen(session, /^seen: /m, 'the command output');
+    assert.match(text, /^seen: from-the-project task-value adhoc:ubuntu-16\.04:tests\/fails in \/home\/shell\/tests\/fails as 0$/m);
+    tmux('send-keys', '-t', session, 'echo ok | MATCH ok && echo helpers-work', 'Enter');
+    await waitScreen(session, /^helpers-work$/m, 'MATCH in the shell');
+    tmux('send-keys', '-t', session, 'exit', 'Enter');
+    const r = await finished(dir);
+    assert.equal(r.status, 1);
+    assert.match(r.out, /Starting shell to debug\.\.\./);
+    assert.match(r.out, /Continuing\.\.\./);
+    assert.match(r.out, /Successful tasks: 1\n.*Aborted tasks: 0\n.*Failed tasks: 1\n    - adhoc:ubuntu-16.04:tests\/fails\n/);
+  } finally {
+    try { tmux('kill-session', '-t', session); } catch { /* gone */ }
+    removeProject(dir);
+  }
+});
+
+test('-shell opens a shell instead of execute, on the local backend too; the task counts as passed', { skip: tmuxSkip }, async () => {
+  const dir = makeProject(PROJECT('    local:\n        systems: [this-host]\n'));
+  const session = `spread-shell-${process.pid}`;
+  try {
+    startInTmux(session, dir, ['-shell', 'tests/fails'], {});
+    await waitScreen(session, /local:this-host \.\.\.\/tests\/fails# $/m, 'the shell prompt');
+    tmux('send-keys', '-t', session, 'echo "here: $TASKVAR $SPREAD_VARIANT."', 'Enter');
+    await waitScreen(session, /^here: task-value \.$/m, 'the command output');
+    tmux('send-keys', '-t', session, 'exit', 'Enter');
+    const r = await finished(dir);
+    assert.equal(r.status, 0, r.out);
+    assert.match(r.out, /Starting shell instead of executing local:this-host:tests\/fails\.\.\./);
+    assert.match(r.out, /Successful tasks: 1\n.*Aborted tasks: 0\n$/);
+  } finally {
+    try { tmux('kill-session', '-t', session); } catch { /* gone */ }
+    removeProject(dir);
+  }
+});
+
+test('interactive modes need a terminal', async () => {
+  const dir = makeProject(PROJECT('    local:\n        systems: [this-host]\n'));
+  try {
+    const out = execFileSync('/bin/bash', ['-c', `'${process.execPath}' '${SPREAD_BIN}' -debug < /dev/null; echo "status $?"`], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    assert.match(out, /status 1/);
+  } finally {
+    removeProject(dir);
+  }
+});
