@@ -58,8 +58,17 @@ const systemDef = {
     environment: env('system'),
     variants,
     ...selection,
-    // Options of backends this project adds (docker, podman, local): see docs/backends.md.
-    'run-options': list('Extra options for the container engine when starting this system (docker, podman).'),
+    // Options this project adds for its backends (docker, podman, lxd, qemu): see docs/backends.md.
+    'run-options': list('Extra command-line options when starting this system, after the backend\'s: docker/podman run, lxc launch, or qemu arguments.'),
+    'device-backends': {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      description: 'qemu: the guest\'s disk interface and network card.',
+      properties: {
+        drive: scalar('Disk interface, the -drive if= value (default ide; virtio is much faster).'),
+        network: scalar('Network card model, a -device name (default e1000; virtio-net-pci is faster).'),
+      },
+    },
   },
 };
 
@@ -89,7 +98,8 @@ const backend = {
     ...eachScripts('backend'),
     ...timeouts,
     ...selection,
-    'run-options': list('Extra options for the container engine when starting machines (docker, podman).'),
+    'run-options': list('Extra command-line options when starting machines: docker/podman run, lxc launch, or qemu arguments.'),
+    engine: scalar('The engine\'s command, with optional leading arguments split at spaces: docker, podman, lxc or qemu-system-x86_64 by default.'),
   },
 };
 

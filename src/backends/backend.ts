@@ -28,6 +28,11 @@ export interface Machine {
    * '' for real machines; the local backend gives each worker its own.
    */
   readonly root: string;
+  /**
+   * Whether `REBOOT` may reboot it. False for this host (local backend) and
+   * for containers, where `reboot` would hit the host or cannot come back.
+   */
+  readonly canReboot: boolean;
   /** Open a session to run scripts on the machine. */
   connect(signal?: AbortSignal): Promise<Session>;
   /** Throw the machine away; idempotent. */

@@ -23,6 +23,8 @@ export function localBackend(config: BackendConfig, ctx: BackendContext): Backen
     address: dir,
     username: 'root',
     root: dir,
+    // `reboot` here would reboot the host.
+    canReboot: false,
     connect: async () => localSession({ root: dir, label: dir }),
     discard: async () => rmSync(dir, { recursive: true, force: true }),
     reuseEntry: (): ReuseEntry => ({ password: '', address: dir, data: { dir } }),

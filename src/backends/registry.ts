@@ -6,11 +6,16 @@
 import type { Backend as BackendConfig } from '../project/types.js';
 import { adhocBackend } from './adhoc.js';
 import type { Backend, BackendContext, BackendFactory } from './backend.js';
+import { dockerBackend } from './docker.js';
 import { localBackend } from './local.js';
+import { lxdBackend } from './lxd.js';
+import { podmanBackend } from './podman.js';
+import { qemuBackend } from './qemu.js';
 
 export const BACKENDS: Readonly<Record<string, BackendFactory>> = {
   adhoc: adhocBackend,
   local: localBackend,
+  docker: dockerBackend, podman: podmanBackend, lxd: lxdBackend, qemu: qemuBackend,
 };
 
 export class UnsupportedBackendError extends Error {

@@ -11,6 +11,8 @@ export interface SshMachineOptions {
   readonly password: string;
   readonly data?: Readonly<Record<string, unknown>>;
   readonly discard: (signal?: AbortSignal) => Promise<void>;
+  /** @default true */
+  readonly canReboot?: boolean;
 }
 
 export function sshMachine(o: SshMachineOptions): Machine {
@@ -22,6 +24,7 @@ export function sshMachine(o: SshMachineOptions): Machine {
     address: o.address,
     username,
     root: '',
+    canReboot: o.canReboot ?? true,
     connect: (signal) => dialSsh({ address: o.address, username, password: o.password, signal }),
     discard: (signal) => (discarded ??= o.discard(signal)),
     reuseEntry: (): ReuseEntry => ({

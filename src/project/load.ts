@@ -138,7 +138,7 @@ function readBackend(r: FieldReader, name: string): Backend {
     prepareEach: r.script('prepare-each'), restoreEach: r.script('restore-each'), debugEach: r.script('debug-each'),
     warnTimeout: r.timeout('warn-timeout'), killTimeout: r.timeout('kill-timeout'),
     priority: r.int('priority'), manual: r.bool('manual'),
-    options: { runOptions: r.list('run-options') },
+    options: { runOptions: r.list('run-options'), engine: r.str('engine') },
     where: r.at,
   };
 }
@@ -171,7 +171,7 @@ function readSystems(r: FieldReader, backend: string, label: string, storage: nu
       secureBoot: fields.bool('secure-boot'), cpuFamily: fields.str('cpu-family'), bios: fields.str('bios'),
       env: fields.env(), variants: checkedList(fields, 'variants', systemLabel, 'variants'),
       priority: fields.int('priority'), manual: fields.bool('manual'),
-      options: { runOptions: fields.list('run-options') },
+      options: { runOptions: fields.list('run-options'), deviceBackends: Object.fromEntries(fields.env('device-backends')) },
       where: fields.at,
     });
   }

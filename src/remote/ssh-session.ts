@@ -152,7 +152,10 @@ class SshSession implements Session {
     const gone = new Promise<void>((resolve) => this.client.once('close', () => resolve()));
     this.agent?.then((a) => a.close(), () => {});
     this.client.end();
-    await Promise.race([gone, sleep(2_000)]);
+    // Wait a little for a clean goodbye, without the timer keeping spread alive afterwards.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([gone, new Promise<void>((resolve) => { timer = setTimeout(resolve, 2_000); })]);
+    clearTimeout(timer);
     this.client.destroy();
   }
 

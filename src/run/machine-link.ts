@@ -90,6 +90,7 @@ export class MachineLink {
    * 200 ms, `onSlow` at each warn interval, failing after the kill timeout.
    */
   async reboot(context: string, warnMs: number, killMs: number, onSlow: () => void): Promise<void> {
+    if (!this.machine.canReboot) throw new Error(`cannot reboot ${this.name}: ${this.machine.system.backend} machines cannot be rebooted`);
     const before = await this.bootId();
     const old = this.session;
     old.exec({ script: 'reboot' }).catch(() => {});

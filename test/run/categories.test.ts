@@ -85,3 +85,17 @@ test('a successful run exits 0 and prints the summary without failure sections',
     removeProject(dir);
   }
 });
+
+test('REBOOT on the local backend fails the script instead of rebooting this host', async () => {
+  const dir = makeProject({
+    'spread.yaml': 'project: noreboot\npath: /noreboot\nbackends:\n    local:\n        systems: [this-host]\nsuites:\n    tests/:\n        summary: tests\n',
+    'tests/r/task.yaml': 'summary: reboots\nexecute: REBOOT\n',
+  });
+  try {
+    const r = await runSpread([], dir);
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /Error executing local:this-host:tests\/r \(.*\) : cannot reboot local:this-host \(.*\): local machines cannot be rebooted/);
+  } finally {
+    removeProject(dir);
+  }
+});
