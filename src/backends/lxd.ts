@@ -42,15 +42,20 @@ export interface LxdImage {
   readonly fingerprint: string;
   readonly properties?: Readonly<Record<string, string>>;
   readonly update_source?: { readonly server?: string };
+  readonly aliases?: readonly { readonly name: string }[];
 }
 
 /**
  * A cached image that fits `image` (the original's lxdLocalImage): from the
  * same remote (by its server URL, or the `remote` property of an imported
  * image), with every part of the name among its os, label, release, version,
- * architecture or aliases.
+ * architecture or aliases. An image whose local alias is exactly `image`
+ * comes first.
  */
 export const matchLocalImage = (image: string, arch: string, images: readonly LxdImage[], remoteNames: ReadonlyMap<string, string>): string | undefined => {
+  // A local alias named exactly so is what the user means (the original would look it up remotely).
+  const aliased = images.find((img) => img.aliases?.some((a) => a.name === image));
+  if (aliased) return aliased.fingerprint;
   let parts = image.split('/');
   let remote = '';
   const pair = parts[0]!.split(':');
