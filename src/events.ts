@@ -4,7 +4,7 @@
  * It imports only project types, so neither side ever reaches into the other.
  * Events carry everything a reporter needs: a reporter never sees the runner.
  */
-import type { Job, Level } from './project/types.js';
+import type { Env, Job, Level } from './project/types.js';
 
 export type Verb = 'preparing' | 'executing' | 'restoring';
 export type LogLevel = 'info' | 'verbose' | 'debug';
@@ -37,7 +37,13 @@ export type RunEvent =
   | { readonly type: 'log'; readonly level: LogLevel; readonly message: string }
   | { readonly type: 'run-start'; readonly jobs: readonly Job[]; readonly workers: number; readonly seed: number }
   | { readonly type: 'machine'; readonly action: MachineAction; readonly machine: string; readonly address?: string; readonly system: string }
-  | (ScriptRef & { readonly type: 'script-start'; readonly script: string; readonly sequence?: { readonly index: number; readonly total: number } })
+  | (ScriptRef & {
+    readonly type: 'script-start';
+    readonly script: string;
+    /** The environment exported before the script (secrets included: shown at -vv only). */
+    readonly env: Env;
+    readonly sequence?: { readonly index: number; readonly total: number };
+  })
   | (ScriptRef & { readonly type: 'script-output'; readonly chunk: string })
   /** warn-timeout: the output since the last warning (`undefined` = unchanged, `''` = still empty). */
   | (ScriptRef & { readonly type: 'script-warn'; readonly output: string | undefined })

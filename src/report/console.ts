@@ -5,6 +5,7 @@
  * and its output. The summary closes the run.
  */
 import type { Reporter, RunEvent, Stamped, Verb } from '../events.js';
+import { exportLine } from '../remote/script.js';
 import { summarize, summaryLines } from './summary.js';
 
 export interface ConsoleOptions {
@@ -53,7 +54,7 @@ export function consoleReporter(o: ConsoleOptions): Reporter {
     'script-start': (e) => {
       const seq = e.sequence ? ` (${e.sequence.index}/${e.sequence.total})` : '';
       print(e.at, `${TITLE[e.verb]} ${e.context} (${e.machine})${seq}...`);
-      print(e.at, `Sending script for ${where(e)}:\n-----\n${e.script}\n------`, 2);
+      if (o.verbosity >= 2) print(e.at, `Sending script for ${where(e)}:\n-----\n${e.env.map(exportLine).join('\n')}\n\n${e.script}\n------`, 2);
     },
     'script-warn': (e) => {
       const what = e.output === undefined ? 'Output unchanged.' : e.output === '' ? 'Output still empty.' : `Current output:\n-----\n${e.output}\n-----`;

@@ -81,7 +81,7 @@ export async function runLevel(link: MachineLink, w: WorkerEnv, call: LevelCall)
   const env = envOn(link, job, w.evaluated);
   const mode = w.options.interaction.kind;
   const sequence = verb === 'executing' ? { index: w.sequence.of(job), total: w.sequence.total } : undefined;
-  w.emit({ type: 'script-start', ...ref, script, ...(sequence ? { sequence } : {}) });
+  w.emit({ type: 'script-start', ...ref, script, env, ...(sequence ? { sequence } : {}) });
 
   if (verb === 'executing' && (mode === 'shell' || (w.options.interaction.kind === 'shell-around' && w.options.interaction.before))) {
     await shell(link, w, job, dir, env, `Starting shell instead of ${verb} ${job.name}...`);

@@ -31,6 +31,12 @@ export interface LinkShared {
   readonly held: Set<MachineLink>;
   /** Reuse entries taken by a worker, by address: a second worker must not take the same one. */
   readonly reserved: Map<string, number>;
+  /**
+   * The latest upload to each address: checking that the path is free and
+   * sending the project happen as one step per address, so two workers on
+   * one machine never both find the path empty.
+   */
+  readonly uploads: Map<string, Promise<unknown>>;
   /** Timings, overridable by tests: [allocate retry, allocate give-up, dial give-up] in ms. */
   readonly timing?: { readonly allocateRetryMs?: number; readonly allocateTimeoutMs?: number; readonly dialTimeoutMs?: number };
 }
@@ -201,7 +207,14 @@ export async function obtainMachine(shared: LinkShared, backend: Backend, system
   return undefined;
 }
 
-async function sendContent(shared: LinkShared, link: MachineLink, reused: boolean): Promise<boolean> {
+function sendContent(shared: LinkShared, link: MachineLink, reused: boolean): Promise<boolean> {
+  const address = link.machine.address;
+  const turn = (shared.uploads.get(address) ?? Promise.resolve()).then(() => sendContentNow(shared, link, reused));
+  shared.uploads.set(address, turn.catch(() => undefined));
+  return turn;
+}
+
+async function sendContentNow(shared: LinkShared, link: MachineLink, reused: boolean): Promise<boolean> {
   const path = link.remotePath;
   let send = true;
   try {

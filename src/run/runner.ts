@@ -90,7 +90,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
     }
     const packed = content;
     const shared: LinkShared = {
-      emit, options, reuse, remotePath: evaluated.remotePath, stopping: input.stopping, held, reserved: new Map(),
+      emit, options, reuse, remotePath: evaluated.remotePath, stopping: input.stopping, held, reserved: new Map(), uploads: new Map(),
       content: async (): Promise<Content> => packed!,
       ...(input.timing ? { timing: input.timing } : {}),
     };

@@ -187,3 +187,48 @@ test('a machine gone for good is discarded; the other worker runs the rest', { s
     await gone.stop();
   }
 });
+
+test('secrets never show below -vv; -vv shows the environment sent with each script', { skip }, async () => {
+  const files = {
+    'spread.yaml': `project: secrets\npath: /home/run\nenvironment:\n    TOKEN: $(HOST:echo tok-3141592)\nbackends:\n${adhocBackend('adhoc', '- ubuntu-16.04')}suites:\n    tests/:\n        summary: tests\n`,
+    'tests/ok/task.yaml': 'summary: passes\nexecute: test -n "$TOKEN"\n',
+    'tests/bad/task.yaml': 'summary: fails\nexecute: |\n    echo failing\n    false\n',
+  };
+  for (const verbose of [[], ['-v']]) {
+    await withProject(files, async (dir, pool) => {
+      const r = await runSpread([`-pass=${PASS}`, ...verbose], dir, pool.env);
+      assert.equal(r.code, 1);
+      assert.doesNotMatch(r.stdout + r.stderr, new RegExp(`${PASS}|tok-3141592`), `nothing secret at ${verbose.join('') || 'the default level'}`);
+    });
+  }
+  await withProject(files, async (dir, pool) => {
+    const r = await runSpread([`-pass=${PASS}`, '-vv'], dir, pool.env);
+    assert.match(r.stdout, /Sending script for .* \(adhoc:ubuntu-16.04:tests\/ok\):\n-----\n[\s\S]*^export TOKEN="tok-3141592"$[\s\S]*^test -n "\$TOKEN"$/m);
+  });
+});
+
+test('several workers given the same address never crash the run; $SPREAD_WORKER in path gives each its own', { skip }, async () => {
+  const tasks = Object.fromEntries(Array.from({ length: 4 }, (_, i) => [`tests/t${i}/task.yaml`, 'summary: t\nexecute: |\n    echo "$SPREAD_PATH" >> /tmp/paths\n    sleep 0.3\n']));
+  const one = adhocPool([targets[0]!, targets[0]!]);
+  await withProject({
+    'spread.yaml': `project: shared\npath: /home/run-$SPREAD_WORKER\nbackends:\n${adhocBackend('adhoc', '- ubuntu-16.04:\n    workers: 2')}suites:\n    tests/:\n        summary: tests\n`,
+    ...tasks,
+  }, async (dir) => {
+    await targets[0]!.run('rm -rf /home/run-* /tmp/paths');
+    const r = await runSpread([`-pass=${PASS}`], dir, one.env);
+    assert.equal(r.code, 0, r.stdout);
+    assert.match(r.stdout, /Successful tasks: 4/);
+    assert.deepEqual([...new Set((await targets[0]!.run('cat /tmp/paths')).trim().split('\n'))].sort(), ['/home/run-1', '/home/run-2']);
+    assert.deepEqual(one.discarded(), [targets[0]!.address, targets[0]!.address]);
+  }, one);
+  const same = adhocPool([targets[0]!, targets[0]!]);
+  await withProject({
+    'spread.yaml': `project: shared\npath: /home/run\nbackends:\n${adhocBackend('adhoc', '- ubuntu-16.04:\n    workers: 2')}suites:\n    tests/:\n        summary: tests\n`,
+    ...tasks,
+  }, async (dir) => {
+    const r = await runSpread([`-pass=${PASS}`], dir, same.env);
+    assert.equal(r.code, 0, r.stdout);
+    assert.match(r.stdout, /Discarding adhoc:ubuntu-16.04 \(.*\), cannot send project content: remote directory \/home\/run on .* is not empty/);
+    assert.match(r.stdout, /Successful tasks: 4/, 'the first worker ran everything');
+  }, same);
+});
