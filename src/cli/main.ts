@@ -7,7 +7,7 @@
 import { parseTimeout, TIMEOUT_HINT } from '../project/duration.js';
 import { ConfigError, formatWarning } from '../project/errors.js';
 import { parseFilter } from '../project/filter.js';
-import { findProjectFile, loadProject } from '../project/load.js';
+import { findProjectFile, loadProjectParallel } from '../project/load.js';
 import { startHostShell } from '../run/host-command.js';
 import { FlagError, formatUsage, parseFlags } from './flags.js';
 import { listJobs } from './list.js';
@@ -37,7 +37,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const options = toRunOptions(parsed.values);
   const filter = parseFilter(parsed.positional);
   const host = startHostShell();
-  const { project, warnings } = loadProject(findProjectFile(process.cwd()), { displayBase: process.cwd() });
+  const { project, warnings } = await loadProjectParallel(findProjectFile(process.cwd()), { displayBase: process.cwd() });
   for (const w of warnings) process.stderr.write(`warning: ${formatWarning(w)}\n`);
 
   if (parsed.values['list'] === true) {

@@ -6,7 +6,11 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { discoverTasks } from './discover.js';
+import { collectTasks, listTaskEntries } from './discover.js';
+import type { SuiteDir } from './discover.js';
+import { parseTaskEntries } from './parallel-parse.js';
+import { parseTaskEntry } from './task-file.js';
+import type { TaskResult } from './task-file.js';
 import { ConfigError } from './errors.js';
 import type { ConfigWarning } from './errors.js';
 import { FieldReader } from './field-reader.js';
@@ -16,7 +20,7 @@ import { checkSchema } from './schema-check.js';
 import { byCodeUnit } from './env.js';
 import { isMap, isScalar, parseYaml, scalarText, whereOfNode } from './yaml-source.js';
 import type { YamlSource } from './yaml-source.js';
-import type { Backend, Project, Suite, System, Where } from './types.js';
+import type { Backend, Project, Suite, System, Task, Where } from './types.js';
 
 export interface LoadOptions {
   /** Unknown keys are errors instead of warnings. */
@@ -49,7 +53,44 @@ export function findProjectFile(start: string): string {
   }
 }
 
+/** Load a project, parsing task files one after the other. */
 export function loadProject(file: string, options: LoadOptions = {}): LoadResult {
+  const top = readTop(file, options);
+  const opts = { backendNames: [...top.backendNames], strict: options.strict };
+  return finish(top, (suite) => collectTasks(listTaskEntries(suite).map((e) => parseTaskEntry(e, opts)), top.warnings));
+}
+
+/**
+ * Load a project, parsing task files on two threads when there are many
+ * (snapd has 829): the same result and the same first error as loadProject.
+ */
+export async function loadProjectParallel(file: string, options: LoadOptions = {}): Promise<LoadResult> {
+  const top = readTop(file, options);
+  const entries = top.suites.map((suite) => listTaskEntries(suite));
+  const results = await parseTaskEntries(entries.flat(), { backendNames: [...top.backendNames], strict: options.strict });
+  const bySuite = new Map<SuiteHead, TaskResult[]>();
+  let at = 0;
+  top.suites.forEach((suite, i) => {
+    bySuite.set(suite, results.slice(at, at + entries[i]!.length));
+    at += entries[i]!.length;
+  });
+  return finish(top, (suite) => collectTasks(bySuite.get(suite)!, top.warnings));
+}
+
+/** spread.yaml read and checked: everything but the tasks. */
+interface Top {
+  readonly fields: Omit<Project, 'suites'>;
+  readonly suites: readonly SuiteHead[];
+  readonly backendNames: ReadonlySet<string>;
+  readonly warnings: ConfigWarning[];
+}
+
+/** A suite as spread.yaml defines it, before its tasks are read. */
+interface SuiteHead extends SuiteDir {
+  readonly fields: Omit<Suite, 'tasks'>;
+}
+
+function readTop(file: string, options: LoadOptions): Top {
   const abs = resolve(file);
   const dir = dirname(abs);
   const base = options.displayBase ?? dir;
@@ -72,14 +113,12 @@ export function loadProject(file: string, options: LoadOptions = {}): LoadResult
 
   const suitesNode = top.map('suites');
   if (suitesNode.entries().length === 0) throw new ConfigError('must define at least one task suite (add suites: {tests/: {summary: ...}})', top.where('suites'));
-  const suites = suitesNode.entries().map(([key, node, where]) =>
-    readSuite({ src, key, node, where, dir, display, backendNames, warnings, strict: options.strict }),
-  );
+  const suites = suitesNode.entries().map(([key, node, where]) => readSuite({ src, key, node, where, dir, display, backendNames, warnings }));
 
-  const project: Project = {
+  const fields: Omit<Project, 'suites'> = {
     name, file: abs, dir, path,
     env: top.env(),
-    backends, suites,
+    backends,
     prepare: top.script('prepare'), restore: top.script('restore'), debug: top.script('debug'),
     prepareEach: top.script('prepare-each'), restoreEach: top.script('restore-each'), debugEach: top.script('debug-each'),
     repack: top.script('repack'),
@@ -87,7 +126,12 @@ export function loadProject(file: string, options: LoadOptions = {}): LoadResult
     warnTimeout: top.timeout('warn-timeout'), killTimeout: top.timeout('kill-timeout'),
     where: top.at,
   };
-  return { project, warnings };
+  return { fields, suites, backendNames, warnings };
+}
+
+function finish(top: Top, tasksOf: (suite: SuiteHead) => Task[]): LoadResult {
+  const suites = top.suites.map((suite) => ({ ...suite.fields, tasks: tasksOf(suite) }));
+  return { project: { ...top.fields, suites }, warnings: top.warnings };
 }
 
 /** Read and parse one YAML file; a read failure is a ConfigError too. */
@@ -188,10 +232,9 @@ interface SuiteInput {
   readonly display: (path: string) => string;
   readonly backendNames: ReadonlySet<string>;
   readonly warnings: ConfigWarning[];
-  readonly strict: boolean | undefined;
 }
 
-function readSuite(input: SuiteInput): Suite {
+function readSuite(input: SuiteInput): SuiteHead {
   const { key, where } = input;
   if (!key.endsWith('/')) throw new ConfigError(`invalid suite name (must end with /): ${JSON.stringify(key)}`, where);
   if (!SUITE_NAME.test(key)) throw new ConfigError(`invalid suite name: ${JSON.stringify(key)} (use directories of lower case letters and digits, ending with /)`, where);
@@ -201,17 +244,16 @@ function readSuite(input: SuiteInput): Suite {
   const summary = r.str('summary').trim();
   if (summary === '') throw new ConfigError(`${label} is missing a summary (add summary: <one line>)`, where);
   const lists = checkSelectionLists(r, label, input.backendNames, input.warnings);
-  const tasks = discoverTasks({
-    suite: name, suiteWhere: where, dir: input.dir, display: input.display,
-    backendNames: input.backendNames, warnings: input.warnings, strict: input.strict,
-  });
   return {
-    name, summary, ...lists,
-    env: r.env(),
-    prepare: r.script('prepare'), restore: r.script('restore'), debug: r.script('debug'),
-    prepareEach: r.script('prepare-each'), restoreEach: r.script('restore-each'), debugEach: r.script('debug-each'),
-    warnTimeout: r.timeout('warn-timeout'), killTimeout: r.timeout('kill-timeout'),
-    priority: r.int('priority'), manual: r.bool('manual'),
-    tasks, where,
+    suite: name, suiteWhere: where, dir: input.dir, display: input.display,
+    fields: {
+      name, summary, ...lists,
+      env: r.env(),
+      prepare: r.script('prepare'), restore: r.script('restore'), debug: r.script('debug'),
+      prepareEach: r.script('prepare-each'), restoreEach: r.script('restore-each'), debugEach: r.script('debug-each'),
+      warnTimeout: r.timeout('warn-timeout'), killTimeout: r.timeout('kill-timeout'),
+      priority: r.int('priority'), manual: r.bool('manual'),
+      where,
+    },
   };
 }

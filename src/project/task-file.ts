@@ -1,0 +1,95 @@
+/**
+ * One task.yaml: parsed, schema-checked and turned into a Task. Never
+ * throws: the result carries the task, the warnings and the first error as
+ * plain data, so parsing can happen on a worker thread (parallel-parse.ts).
+ */
+import { readFileSync } from 'node:fs';
+import type { TaskEntry } from './discover.js';
+import { ConfigError } from './errors.js';
+import type { ConfigWarning } from './errors.js';
+import { FieldReader } from './field-reader.js';
+import { TASK_NAME } from './names.js';
+import { checkSchema } from './schema-check.js';
+import { checkSelectionLists } from './selection-lists.js';
+import type { Task, Where } from './types.js';
+import { isMap, parseYaml } from './yaml-source.js';
+
+export interface TaskOptions {
+  readonly backendNames: readonly string[];
+  readonly strict?: boolean | undefined;
+}
+
+export interface TaskResult {
+  readonly task?: Task;
+  readonly warnings: readonly ConfigWarning[];
+  readonly error?: { readonly detail: string; readonly where?: Where };
+}
+
+export function parseTaskEntry(entry: TaskEntry, o: TaskOptions): TaskResult {
+  if (entry.kind === 'dangling') return { warnings: [{ message: `skipping ${entry.dirName}: dangling symlink`, where: { file: entry.display } }] };
+  const warnings: ConfigWarning[] = [];
+  try {
+    let text: string;
+    try {
+      text = readFileSync(entry.path, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read: ${(err as Error).message}`, { file: entry.display });
+    }
+    return { task: readTask(entry, text, o, warnings), warnings };
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return { warnings, error: { detail: err.detail, ...(err.where ? { where: err.where } : {}) } };
+  }
+}
+
+function readTask(entry: TaskEntry & { kind: 'file' }, text: string, o: TaskOptions, warnings: ConfigWarning[]): Task {
+  const file = entry.display;
+  const src = parseYaml(file, text);
+  warnings.push(...checkSchema(src, 'task', src.value, o.strict));
+  const top = { file, line: 1, column: 1 };
+  const r = FieldReader.of(src, src.doc.contents, top);
+  const name = entry.suite + entry.dirName;
+  if (!TASK_NAME.test(name)) throw new ConfigError(`invalid task name: ${JSON.stringify(name)} (rename the directory to lower case letters and digits, with . _ or - between them)`, top);
+  if (src.doc.contents !== null && !isMap(src.doc.contents)) throw new ConfigError('task.yaml must be a map of keys such as summary and execute', top);
+  const summary = r.str('summary').trim();
+  if (summary === '') throw new ConfigError('missing summary (every task needs a one-line summary)', top);
+  const lists = checkSelectionLists(r, name, new Set(o.backendNames), warnings);
+  const artifacts = r.list('artifacts');
+  for (const path of artifacts) {
+    if (!isCleanRelative(path)) {
+      throw new ConfigError(`${name} has improper artifact path: ${path} (use a clean path relative to the task directory)`, r.where('artifacts'));
+    }
+  }
+  const samples = r.int('samples') ?? 0;
+  return {
+    name, suite: entry.suite, summary, details: r.str('details'), ...lists,
+    env: r.env(), samples: samples === 0 ? 1 : samples,
+    prepare: r.script('prepare'), restore: r.script('restore'), execute: r.str('execute'), debug: r.script('debug'),
+    artifacts,
+    warnTimeout: r.timeout('warn-timeout'), killTimeout: r.timeout('kill-timeout'),
+    priority: r.int('priority'), manual: r.bool('manual'),
+    where: top,
+  };
+}
+
+/**
+ * Relative, already clean as Go's filepath.Clean would leave it, and not
+ * climbing out. A trailing slash is tolerated: the original's README writes
+ * `some/dir/` although its own check rejects it.
+ */
+function isCleanRelative(path: string): boolean {
+  const p = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+  if (p.startsWith('/') || p === '..' || p.startsWith('../')) return false;
+  return p === cleanPath(p);
+}
+
+/** Go's path.Clean for relative paths. */
+export function cleanPath(path: string): string {
+  const out: string[] = [];
+  for (const part of path.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..' && out.length > 0 && out[out.length - 1] !== '..') out.pop();
+    else out.push(part);
+  }
+  return (path.startsWith('/') ? '/' : '') + out.join('/') || (path.startsWith('/') ? '/' : '.');
+}
