@@ -16,8 +16,6 @@ import { interactiveShell, TerminalGate } from './shell.js';
 import { toRunOptions, UsageError } from './options.js';
 import { SPREAD_FLAGS, USAGE_LINE } from './spread-flags.js';
 
-/** Flags whose behaviour is not built yet: refused in one line, never ignored. */
-const NOT_BUILT: readonly string[] = [];
 /** Modes that open shells, and so need a terminal. */
 const INTERACTIVE: readonly string[] = ['debug', 'shell', 'shell-before', 'shell-after'];
 
@@ -43,11 +41,6 @@ async function main(argv: readonly string[]): Promise<number> {
   if (parsed.values['list'] === true) {
     process.stdout.write(await listJobs(project, filter, (cmd) => host.run(cmd)));
     return 0;
-  }
-  const pending = NOT_BUILT.filter((name) => parsed.values[name] !== undefined);
-  if (pending.length > 0) {
-    process.stderr.write(`error: -${pending[0]} is not available yet in this version of spread\n`);
-    return 2;
   }
   const interactive = INTERACTIVE.filter((name) => parsed.values[name] === true);
   if (interactive.length > 0 && !process.stdin.isTTY) {

@@ -125,3 +125,28 @@ test('interactive modes need a terminal', async () => {
     removeProject(dir);
   }
 });
+
+test('-shell-before and -shell-after open a shell before and after execute', { skip: tmuxSkip }, async () => {
+  const dir = makeProject({
+    ...PROJECT('    local:\n        systems: [this-host]\n'),
+    'tests/passes/task.yaml': 'summary: passes\nexecute: touch executed\n',
+  });
+  const session = `spread-around-${process.pid}`;
+  try {
+    startInTmux(session, dir, ['-shell-before', '-shell-after', 'tests/passes'], {});
+    await waitScreen(session, /Starting shell instead of executing local:this-host:tests\/passes[\s\S]*# $/m, 'the shell before execute');
+    tmux('send-keys', '-t', session, 'test -e executed && echo "before: executed" || echo "before: not yet"', 'Enter');
+    await waitScreen(session, /^before: not yet$/m, 'the first shell to run before execute');
+    tmux('send-keys', '-t', session, 'exit', 'Enter');
+    await waitScreen(session, /Starting shell after executing local:this-host:tests\/passes[\s\S]*# $/m, 'the shell after execute');
+    tmux('send-keys', '-t', session, 'test -e executed && echo "after: executed"', 'Enter');
+    await waitScreen(session, /^after: executed$/m, 'the second shell to run after execute');
+    tmux('send-keys', '-t', session, 'exit', 'Enter');
+    const r = await finished(dir);
+    assert.equal(r.status, 0, r.out);
+    assert.match(r.out, /Successful tasks: 1\n/);
+  } finally {
+    try { tmux('kill-session', '-t', session); } catch { /* gone */ }
+    removeProject(dir);
+  }
+});
