@@ -45,6 +45,7 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
     ...(input.reporters ?? []),
   ]);
 
+  emit({ type: 'log', level: 'verbose', message: `Found ${project.file}.` });
   const stopping = new AbortController();
   const abort = new AbortController();
   let interrupts = 0;
