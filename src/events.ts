@@ -59,7 +59,8 @@ export type RunEvent =
   | (ScriptRef & { readonly type: 'debug-output'; readonly output: string; readonly error?: string })
   | (ScriptRef & { readonly type: 'reboot'; readonly phase: 'requested' | 'slow' })
   | { readonly type: 'job-start'; readonly job: Job; readonly machine: string }
-  | { readonly type: 'job-end'; readonly job: Job; readonly machine: string; readonly outcome: Outcome; readonly durationMs: number; readonly output: string; readonly error?: string }
+  /** A job ran (its last repeat ended); failures are in its `script-end` events. */
+  | { readonly type: 'job-end'; readonly job: Job; readonly machine: string; readonly outcome: Outcome; readonly durationMs: number }
   /** One entry of the summary; a job may get several (a done per repeat, an abort after a prepare error). */
   | { readonly type: 'result'; readonly outcome: Outcome; readonly job: Job }
   | { readonly type: 'artifacts'; readonly job: Job; readonly dir: string; readonly error?: string }

@@ -4,7 +4,11 @@
  * -list or the runner, and turn errors into one line and an exit status
  * (1 for errors and unsuccessful runs, 2 for bad flags, as the original).
  */
+import { writeFileSync } from 'node:fs';
+import type { Reporter } from '../events.js';
 import { parseTimeout, TIMEOUT_HINT } from '../project/duration.js';
+import { jsonReporter } from '../report/json.js';
+import { junitReporter } from '../report/junit.js';
 import { ConfigError, formatWarning } from '../project/errors.js';
 import { parseFilter } from '../project/filter.js';
 import { findProjectFile, loadProjectParallel } from '../project/load.js';
@@ -49,12 +53,22 @@ async function main(argv: readonly string[]): Promise<number> {
   const dialTimeoutMs = durationFromEnv('SPREAD_DIAL_TIMEOUT');
   const gate = new TerminalGate((text) => process.stdout.write(text));
   const code = await runCommand({
-    project, filter, options, host: (cmd) => host.run(cmd), write: gate.write,
+    project, filter, options, host: (cmd) => host.run(cmd), write: gate.write, reporters: fileReporters(parsed.values),
     ...(dialTimeoutMs !== undefined ? { dialTimeoutMs } : {}),
     ...(interactive.length > 0 ? { openShell: interactiveShell(gate, process.stdin, process.stdout) } : {}),
   });
   if (code !== 0) process.stderr.write('error: unsuccessful run\n');
   return code;
+}
+
+/** -junit and -json: reports written when the run ends. */
+function fileReporters(values: Record<string, unknown>): Reporter[] {
+  const reporters: Reporter[] = [];
+  const junit = values['junit'];
+  const json = values['json'];
+  if (typeof junit === 'string' && junit !== '') reporters.push(junitReporter((xml) => writeFileSync(junit, xml)));
+  if (typeof json === 'string' && json !== '') reporters.push(jsonReporter((text) => writeFileSync(json, text)));
+  return reporters;
 }
 
 /** A duration from the environment (`30s`, `2m`), or undefined when unset; a bad value is a usage error. */

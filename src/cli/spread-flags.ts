@@ -20,6 +20,9 @@ export const SPREAD_FLAGS: readonly FlagSpec[] = [
   { name: 'seed', kind: 'int', arg: 'n', help: 'Seed for job order permutation' },
   { name: 'repeat', kind: 'int', arg: 'n', help: 'Number of times to repeat each task' },
   { name: 'gc', kind: 'bool', help: 'Garbage collect backend resources when possible' },
+  // Not in the original:
+  { name: 'junit', kind: 'string', arg: 'file', help: 'Also write a JUnit XML report of the jobs to this file' },
+  { name: 'json', kind: 'string', arg: 'file', help: 'Also write a JSON report of the run and its jobs to this file' },
 ];
 
 export const USAGE_LINE = 'Usage: spread [flags] [filter ...]\n\nFilters select jobs named backend:system:suite/task:variant (see docs/filters.md).';

@@ -181,6 +181,6 @@ async function runTask(input: WorkerInput, link: MachineLink, job: Job, run: (c:
       repeat = -1;
     }
   }
-  w.emit({ type: 'job-end', job, machine: link.label, outcome, durationMs: Date.now() - started, output: '' });
+  w.emit({ type: 'job-end', job, machine: link.label, outcome, durationMs: Date.now() - started });
   return badProject;
 }
