@@ -36,5 +36,6 @@ export function toRunOptions(v: FlagValues): RunOptions {
     seed: (v['seed'] as number | undefined) ?? 0,
     repeat,
     gc: on('gc'),
+    history: v['history'] !== false,
   };
 }

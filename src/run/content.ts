@@ -73,9 +73,9 @@ const REUSE_EXCLUDE = '.spread-reuse.*';
 
 const byBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
-/** The default include list: the project dir's entries, sorted, without reuse files. */
+/** The default include list: the project dir's entries, sorted, without spread's own reuse and history files. */
 export const defaultIncludes = async (dir: string): Promise<string[]> =>
-  (await readdir(dir)).filter((n) => !n.startsWith('.spread-reuse.')).sort(byBytes);
+  (await readdir(dir)).filter((n) => !n.startsWith('.spread-reuse.') && !n.startsWith('.spread-history.json')).sort(byBytes);
 
 /** Formats the size for "Project content is packed for delivery (X)." like the original's `%.2f`. */
 export const formatPackedSize = (bytes: number): string => {

@@ -37,4 +37,6 @@ export interface RunOptions {
   readonly repeat: number;
   /** Garbage-collect backend leftovers and exit. @default false */
   readonly gc: boolean;
+  /** Start jobs that took longest last time first, and record this run's times (`-history=false` turns it off). @default true */
+  readonly history: boolean;
 }

@@ -19,6 +19,7 @@ import type { OpenShell } from './level-script.js';
 import { Sequence } from './level-script.js';
 import type { Content, LinkShared, MachineLink } from './machine-link.js';
 import type { RunOptions } from './options.js';
+import { History, HISTORY_FILE, orderByHistory } from './history.js';
 import { permutation } from './pick-job.js';
 import { ReuseFile } from './reuse-file.js';
 import { resolveTimeouts } from './timeouts.js';
@@ -80,6 +81,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
   }
 
   const reuse = await ReuseFile.open(reusePath(project, options), (m) => log(m));
+  const history = options.history && !options.discard ? History.load(join(project.dir, HISTORY_FILE)) : undefined;
   let content: PackedContent | undefined;
   const held = new Set<MachineLink>();
   const pending: (Job | undefined)[] = [...input.jobs];
@@ -108,11 +110,18 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
     emit({ type: 'run-start', jobs: input.jobs, workers: total, seed });
 
     const queue = { pending, suiteWorkers: new Map<string, number>(), stopping: input.stopping };
-    const env = { emit, options, evaluated, sequence: new Sequence(input.jobs.length), abort: input.abort, ...(input.openShell ? { openShell: input.openShell } : {}) };
+    // Plain runs feed the history: a run with shells or repeats says little about a job's usual time.
+    const recording = options.history && !options.discard && options.interaction.kind === 'none' && options.repeat === 0;
+    const record: Emit = (e) => {
+      if (e.type === 'job-end' && e.outcome === 'task-done') history?.record(e.job, e.durationMs);
+      emit(e);
+    };
+    const env = { emit: recording ? record : emit, options, evaluated, sequence: new Sequence(input.jobs.length), abort: input.abort, ...(input.openShell ? { openShell: input.openShell } : {}) };
     const running: Promise<void>[] = [];
     for (const [system, n] of workers) {
       for (let i = 0; i < n; i++) {
-        const order = permutation(pending.length, seed + i);
+        const seeded = permutation(pending.length, seed + i);
+        const order = history ? orderByHistory(seeded, input.jobs, history) : seeded;
         running.push(runWorker({ backend: backends.get(system.backend)!, system, order, index: i + 1, queue, shared, env }).catch((err: Error) => {
           log(`Worker for ${system.backend}:${system.name} failed: ${err.message}`);
           failed = true;
@@ -130,6 +139,11 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
       else await link.release();
     }
     reuse.close(!options.reuse && reuse.size === 0);
+    try {
+      history?.save();
+    } catch (err) {
+      log(`Cannot save job times to ${HISTORY_FILE}: ${(err as Error).message}`);
+    }
     await content?.dispose();
     emit({ type: 'run-end', interrupted: input.stopping.aborted });
   }
