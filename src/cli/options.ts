@@ -23,6 +23,15 @@ export function toRunOptions(v: FlagValues): RunOptions {
   const discard = on('discard');
   const repeat = (v['repeat'] as number | undefined) ?? 0;
   if (repeat < 0) throw new UsageError(`-repeat must be 0 or more, not ${repeat}`);
+  let repeatUntil: RegExp | undefined;
+  const until = v['repeat-until'] as string | undefined;
+  if (until !== undefined && until !== '') {
+    try {
+      repeatUntil = new RegExp(until, 'm');
+    } catch (err) {
+      throw new UsageError(`-repeat-until: invalid regular expression ${JSON.stringify(until)}: ${(err as Error).message}`);
+    }
+  }
   return {
     password: (v['pass'] as string | undefined) || randomBytes(8).toString('hex'),
     verbosity: on('vv') ? 2 : on('v') ? 1 : 0,
@@ -35,6 +44,7 @@ export function toRunOptions(v: FlagValues): RunOptions {
     artifacts: (v['artifacts'] as string | undefined) || undefined,
     seed: (v['seed'] as number | undefined) ?? 0,
     repeat,
+    ...(repeatUntil ? { repeatUntil } : {}),
     gc: on('gc'),
     history: v['history'] !== false,
   };

@@ -35,6 +35,11 @@ export interface RunOptions {
   readonly seed: number;
   /** Run each task this many extra times, stopping at its first failure. @default 0 */
   readonly repeat: number;
+  /**
+   * `-repeat-until`: only a failure whose output matches stops the repeats
+   * (which go on without limit when -repeat is not given).
+   */
+  readonly repeatUntil?: RegExp;
   /** Garbage-collect backend leftovers and exit. @default false */
   readonly gc: boolean;
   /** Start jobs that took longest last time first, and record this run's times (`-history=false` turns it off). @default true */

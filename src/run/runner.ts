@@ -111,7 +111,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
 
     const queue = { pending, suiteWorkers: new Map<string, number>(), stopping: input.stopping };
     // Plain runs feed the history: a run with shells or repeats says little about a job's usual time.
-    const recording = options.history && !options.discard && options.interaction.kind === 'none' && options.repeat === 0;
+    const recording = options.history && !options.discard && options.interaction.kind === 'none' && options.repeat === 0 && !options.repeatUntil;
     const record: Emit = (e) => {
       if (e.type === 'job-end' && e.outcome === 'task-done') history?.record(e.job, e.durationMs);
       emit(e);

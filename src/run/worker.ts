@@ -11,7 +11,7 @@ import type { Outcome } from '../events.js';
 import type { Job, Suite, System } from '../project/types.js';
 import { fetchArtifacts } from './artifacts.js';
 import { runLevel } from './level-script.js';
-import type { LevelCall, WorkerEnv } from './level-script.js';
+import type { LevelCall, LevelResult, WorkerEnv } from './level-script.js';
 import type { LinkShared, MachineLink } from './machine-link.js';
 import { obtainMachine } from './machine-link.js';
 import { pickJob, suiteKey } from './pick-job.js';
@@ -62,11 +62,12 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<bool
   const { queue, env: w } = input;
   const { restore: restoreOnly, abend: abendMode } = { restore: w.options.interaction.kind === 'restore', abend: w.options.interaction.kind === 'abend' };
   const result = (outcome: Outcome, job: Job) => w.emit({ type: 'result', outcome, job });
-  const run = async (call: LevelCall): Promise<boolean> => {
+  const runFull = async (call: LevelCall): Promise<LevelResult> => {
     const r = await runLevel(link, w, call);
     if (!r.ok && abendMode) abend = true;
-    return r.ok;
+    return r;
   };
+  const run = async (call: LevelCall): Promise<boolean> => (await runFull(call)).ok;
 
   let abend = false;
   let badProject = false;
@@ -131,7 +132,7 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<bool
         continue;
       }
     }
-    badProject = await runTask(input, link, job, run, () => abend);
+    badProject = await runTask(input, link, job, runFull, () => abend);
   }
 
   // A lost machine cannot be restored: it is discarded as it is.
@@ -148,37 +149,55 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<bool
   return link.isLost && !queue.stopping.aborted;
 }
 
-/** The task and its repeats; true when its restore failed (the machine is then not trusted). */
-async function runTask(input: WorkerInput, link: MachineLink, job: Job, run: (c: LevelCall) => Promise<boolean>, abended: () => boolean): Promise<boolean> {
+/**
+ * The task and its repeats; true when its restore failed (the machine is
+ * then not trusted). Repeats stop at the first failure, or with
+ * -repeat-until at the first failure whose output matches (unrelated
+ * failures are counted and the repeats go on), and at Ctrl-C.
+ */
+async function runTask(input: WorkerInput, link: MachineLink, job: Job, run: (c: LevelCall) => Promise<LevelResult>, abended: () => boolean): Promise<boolean> {
   const w = input.env;
   const restoreOnly = w.options.interaction.kind === 'restore';
+  const until = w.options.repeatUntil;
   const started = Date.now();
   w.emit({ type: 'job-start', job, machine: link.label });
   let debug = taskDebug(job);
   let outcome: 'task-done' | 'task-error' | 'task-prepare-error' | 'task-abort' = restoreOnly ? 'task-abort' : 'task-done';
   let badProject = false;
-  for (let repeat = restoreOnly ? 0 : w.options.repeat; repeat >= 0; repeat--) {
+  /** Whether a failure ends the repeats. */
+  const stops = (failure: LevelResult): boolean => {
+    if (!until || until.test(failure.output) || until.test(failure.error ?? '')) return true;
+    w.emit({ type: 'log', level: 'info', message: `Failure of ${job.name} does not match -repeat-until, repeating...` });
+    return false;
+  };
+  const limit = restoreOnly ? 0 : until && w.options.repeat === 0 ? Infinity : w.options.repeat;
+  for (let left = limit; left >= 0; left--) {
     if (restoreOnly) {
-      repeat = -1;
-    } else if (!(await run({ job, level: 'task', verb: 'preparing', script: taskPrepare(job), debug }))) {
-      w.emit({ type: 'result', outcome: 'task-prepare-error', job });
-      w.emit({ type: 'result', outcome: 'task-abort', job });
-      outcome = 'task-prepare-error';
-      debug = '';
-      repeat = -1;
-    } else if (await run({ job, level: 'task', verb: 'executing', script: job.task.execute, debug })) {
-      w.emit({ type: 'result', outcome: 'task-done', job });
+      left = -1;
     } else {
-      w.emit({ type: 'result', outcome: 'task-error', job });
-      outcome = 'task-error';
-      debug = '';
-      repeat = -1;
+      const prepared = await run({ job, level: 'task', verb: 'preparing', script: taskPrepare(job), debug });
+      if (!prepared.ok) {
+        w.emit({ type: 'result', outcome: 'task-prepare-error', job });
+        w.emit({ type: 'result', outcome: 'task-abort', job });
+        outcome = 'task-prepare-error';
+        if (stops(prepared)) [debug, left] = ['', -1];
+      } else {
+        const executed = await run({ job, level: 'task', verb: 'executing', script: job.task.execute, debug });
+        if (executed.ok) {
+          w.emit({ type: 'result', outcome: 'task-done', job });
+        } else {
+          w.emit({ type: 'result', outcome: 'task-error', job });
+          outcome = 'task-error';
+          if (stops(executed)) [debug, left] = ['', -1];
+        }
+      }
     }
-    if (!abended() && !restoreOnly && repeat <= 0 && !link.isLost) await fetchArtifacts(link, w, job);
-    if (!abended() && !link.isLost && !(await run({ job, level: 'task', verb: 'restoring', script: taskRestore(job), debug }))) {
+    if (input.queue.stopping.aborted || link.isLost) left = -1;
+    if (!abended() && !restoreOnly && left <= 0 && !link.isLost) await fetchArtifacts(link, w, job);
+    if (!abended() && !link.isLost && !(await run({ job, level: 'task', verb: 'restoring', script: taskRestore(job), debug })).ok) {
       w.emit({ type: 'result', outcome: 'task-restore-error', job });
       badProject = true;
-      repeat = -1;
+      left = -1;
     }
   }
   w.emit({ type: 'job-end', job, machine: link.label, outcome, durationMs: Date.now() - started });
