@@ -192,7 +192,7 @@ async function runTask(input: WorkerInput, link: MachineLink, job: Job, run: (c:
         }
       }
     }
-    if (input.queue.stopping.aborted || link.isLost) left = -1;
+    if (input.queue.stopping.aborted || link.isLost || abended()) left = -1;
     if (!abended() && !restoreOnly && left <= 0 && !link.isLost) await fetchArtifacts(link, w, job);
     if (!abended() && !link.isLost && !(await run({ job, level: 'task', verb: 'restoring', script: taskRestore(job), debug })).ok) {
       w.emit({ type: 'result', outcome: 'task-restore-error', job });

@@ -63,3 +63,13 @@ test('-repeat-until with a bad regular expression is a usage error', async () =>
     removeProject(dir);
   }
 });
+
+test('-abend still stops at the first failure, matching or not', async () => {
+  const dir = makeProject(project('echo "unrelated"; exit 1'));
+  try {
+    const r = await runSpread(['-abend', '-repeat-until=segfault'], dir);
+    assert.match(stripTime(r.stdout), /Successful tasks: 0\nAborted tasks: 0\nFailed tasks: 1\n/);
+  } finally {
+    removeProject(dir);
+  }
+});
