@@ -8,6 +8,7 @@ import net from 'node:net';
 import type { Backend as BackendConfig, Env, System } from '../project/types.js';
 import { readAddress, outputError } from '../remote/markers.js';
 import { runLocalScript } from '../remote/local-script.js';
+import { parseAddress } from '../remote/shell-words.js';
 import { resolveTimeouts } from '../run/timeouts.js';
 import { FatalError } from './backend.js';
 import type { Backend, BackendContext, Machine, ReuseEntry } from './backend.js';
@@ -75,7 +76,7 @@ export function adhocBackend(config: BackendConfig, ctx: BackendContext): Backen
 
 /** Wait until something listens at host[:port] (22 by default). */
 export async function waitPortUp(address: string, signal: AbortSignal, relog: (err: string) => void): Promise<void> {
-  const [host, port] = splitHostPort(address);
+  const { host, port } = parseAddress(address);
   const deadline = Date.now() + PORT_WAIT_MS;
   let lastLog = Date.now();
   for (;;) {
@@ -91,10 +92,6 @@ export async function waitPortUp(address: string, signal: AbortSignal, relog: (e
   }
 }
 
-function splitHostPort(address: string): [string, number] {
-  const m = /^\[(.+)\](?::(\d+))?$/.exec(address) ?? /^([^:]+)(?::(\d+))?$/.exec(address);
-  return m ? [m[1]!, m[2] ? Number(m[2]) : 22] : [address, 22];
-}
 
 const tryConnect = (host: string, port: number): Promise<string | undefined> =>
   new Promise((resolve) => {

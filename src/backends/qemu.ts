@@ -29,7 +29,8 @@ import { FatalError, machineName } from './backend.js';
 import type { Backend, BackendContext, Machine, ReuseEntry } from './backend.js';
 import { splitCommand } from './host-tool.js';
 import { chooseAccel, isPortConflict, pickPort, qemuBiosPath, qemuCommand, qemuDevices, qemuImagePath, qemuMemoryMb, type Accel } from './qemu-command.js';
-import { EARLY_DIAL_MS, readySshMachine, splitHostPort, waitSshBanner } from './ssh-ready.js';
+import { parseAddress } from '../remote/shell-words.js';
+import { EARLY_DIAL_MS, readySshMachine, waitSshBanner } from './ssh-ready.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const START_ATTEMPTS = 5;
@@ -112,7 +113,7 @@ export function qemuBackend(config: BackendConfig, ctx: BackendContext, deps: Qe
   };
 
   const machineFor = (system: System, pid: number, address: string, credentials: { username: string; password: string }, earlyUntil: number): Machine => {
-    const port = splitHostPort(address).port;
+    const port = parseAddress(address).port;
     return readySshMachine({
       system, label: address, address, ...credentials, data: { pid }, earlyUntil,
       discard: async () => {
@@ -207,7 +208,7 @@ export function qemuBackend(config: BackendConfig, ctx: BackendContext, deps: Qe
     async reuse(entry: ReuseEntry, system) {
       const pid = Number(entry.data?.['pid']);
       if (!Number.isInteger(pid) || pid <= 0) throw new Error('cannot unmarshal qemu reuse data: no pid');
-      const { port } = splitHostPort(entry.address);
+      const { port } = parseAddress(entry.address);
       if (!isQemuProcess(pid, port)) throw new Error(`qemu process ${pid} for ${entry.address} is gone`);
       ports.add(port);
       return machineFor(system, pid, entry.address, { username: entry.username ?? 'root', password: entry.password }, 0);

@@ -8,20 +8,17 @@
  */
 import net from 'node:net';
 import type { Session } from '../remote/session.js';
+import { parseAddress } from '../remote/shell-words.js';
 import type { Machine } from './backend.js';
 import { sshMachine, type SshMachineOptions } from './ssh-machine.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export const splitHostPort = (address: string): { host: string; port: number } => {
-  const m = /^\[(.+)\](?::(\d+))?$/.exec(address) ?? /^([^:]+)(?::(\d+))?$/.exec(address);
-  return m ? { host: m[1]!, port: m[2] ? Number(m[2]) : 22 } : { host: address, port: 22 };
-};
 
 /** Connect once and wait for a line starting with `SSH-`; resolves with why not otherwise. */
 export const probeBanner = (address: string, timeoutMs = 3000): Promise<string | undefined> =>
   new Promise((resolve) => {
-    const { host, port } = splitHostPort(address);
+    const { host, port } = parseAddress(address);
     const sock = net.connect({ host, port });
     let seen = '';
     const done = (why?: string) => {

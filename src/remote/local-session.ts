@@ -20,6 +20,7 @@ import { constants as osConstants } from 'node:os';
 import { PassThrough, type Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import type { ExecRequest, ExecResult, Session, TtyStreams } from './session.js';
+import { globQuote, shellQuote } from './shell-words.js';
 
 export interface LocalSessionOptions {
   /** Where scripts start (like a login's home directory); relative `dir` arguments resolve against it. */
@@ -30,8 +31,6 @@ export interface LocalSessionOptions {
   readonly killGraceMs?: number;
 }
 
-const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
-const globQuote = (s: string): string => s.split('*').map((p) => (p ? shellQuote(p) : '')).join('*') || "''";
 
 const statusOf = (code: number | null, signal: NodeJS.Signals | null): number =>
   code ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : 255);

@@ -20,6 +20,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { Client, type ClientChannel, type PseudoTtyOptions } from 'ssh2';
 import { Agent } from './ssh-agent.js';
+import { globQuote, parseAddress, shellQuote } from './shell-words.js';
 import { ConnectionLostError, type ExecRequest, type ExecResult, type Session, type TtyStreams } from './session.js';
 
 export interface SshDialOptions {
@@ -44,17 +45,6 @@ export interface SshDialOptions {
   readonly term?: string;
 }
 
-/** Single-quote for bash. */
-export const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
-
-/** Quote a path but leave `*` unquoted so it globs (spread's artifacts rule). */
-export const globQuote = (s: string): string => s.split('*').map((p) => (p ? shellQuote(p) : '')).join('*') || "''";
-
-const parseAddress = (address: string): { host: string; port: number } => {
-  const m = /^\[(.+)\](?::(\d+))?$/.exec(address) ?? /^([^:]+)(?::(\d+))?$/.exec(address);
-  if (!m) return { host: address, port: 22 };
-  return { host: m[1]!, port: m[2] ? Number(m[2]) : 22 };
-};
 
 const isOpenRefused = (err: unknown): boolean => err instanceof Error && /Channel open failure/i.test(err.message);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

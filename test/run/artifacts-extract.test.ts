@@ -8,14 +8,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { extractArtifacts } from '../../src/run/artifacts-extract.js';
-
-const gnuTarSkip = (): string | false => {
-  let ok = false;
-  try {
-    ok = execFileSync('tar', ['--version'], { encoding: 'utf8' }).includes('GNU tar');
-  } catch { /* missing */ }
-  return ok || process.env.CI === 'true' ? false : 'GNU tar is not installed';
-};
+import { gnuTarSkip } from '../helpers/gnu-tar.js';
 
 type Entry = [header: tar.Header | (Partial<tar.Header> & { name: string }), data?: string];
 

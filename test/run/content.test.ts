@@ -11,14 +11,7 @@ import { buffer } from 'node:stream/consumers';
 import { gunzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { formatPackedSize, packContent, type PackOptions } from '../../src/run/content.js';
-
-const gnuTarSkip = (): string | false => {
-  let ok = false;
-  try {
-    ok = execFileSync('tar', ['--version'], { encoding: 'utf8' }).includes('GNU tar');
-  } catch { /* missing */ }
-  return ok || process.env.CI === 'true' ? false : 'GNU tar is not installed';
-};
+import { gnuTarSkip } from '../helpers/gnu-tar.js';
 
 interface Member {
   name: string;

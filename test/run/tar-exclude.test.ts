@@ -5,16 +5,9 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { compileExclude, compileExcludes } from '../../src/run/tar-exclude.js';
+import { gnuTarSkip } from '../helpers/gnu-tar.js';
 
 // Real GNU tar is the reference; off CI a machine without it skips, on CI it must be there.
-const gnuTarSkip = (): string | false => {
-  let ok = false;
-  try {
-    ok = execFileSync('tar', ['--version'], { encoding: 'utf8' }).includes('GNU tar');
-  } catch { /* missing */ }
-  return ok || process.env.CI === 'true' ? false : 'GNU tar is not installed';
-};
-
 describe('compileExclude (GNU tar --exclude semantics)', () => {
   // [pattern, name, excluded] as observed with GNU tar 1.34.
   const cases: [string, string, boolean][] = [

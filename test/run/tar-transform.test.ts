@@ -1,20 +1,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { parseTransforms, TransformError, translateRegex } from '../../src/run/tar-transform.js';
-
-const gnuTarSkip = (): string | false => {
-  let ok = false;
-  try {
-    ok = execFileSync('tar', ['--version'], { encoding: 'utf8' }).includes('GNU tar');
-  } catch { /* missing */ }
-  return ok || process.env.CI === 'true' ? false : 'GNU tar is not installed';
-};
+import { gnuTarSkip } from '../helpers/gnu-tar.js';
 
 const apply = (expr: string | string[], name: string, target: 'regular' | 'symlink' | 'hardlink' = 'regular') =>
   parseTransforms(Array.isArray(expr) ? expr : [expr]).apply(name, target);
