@@ -17,6 +17,8 @@ import { FlagError, formatUsage, parseFlags } from './flags.js';
 import { listJobs } from './list.js';
 import { runCommand } from './run.js';
 import { interactiveShell, TerminalGate } from './shell.js';
+import { StatusLine } from './status-line.js';
+import { progressReporter } from '../report/progress.js';
 import { toRunOptions, UsageError } from './options.js';
 import { SPREAD_FLAGS, USAGE_LINE } from './spread-flags.js';
 
@@ -51,15 +53,28 @@ async function main(argv: readonly string[]): Promise<number> {
     throw new UsageError(`-${interactive[0]} opens a shell and needs a terminal on stdin`);
   }
   const dialTimeoutMs = durationFromEnv('SPREAD_DIAL_TIMEOUT');
-  const gate = new TerminalGate((text) => process.stdout.write(text));
-  const code = await runCommand({
-    project, filter, options, host: (cmd) => host.run(cmd), write: gate.write, reporters: fileReporters(parsed.values),
+  const status = wantsStatusLine() ? new StatusLine(process.stdout) : undefined;
+  const gate = status
+    ? new TerminalGate(status.write, { hold: () => status.pause(), release: () => status.resume() })
+    : new TerminalGate((text) => process.stdout.write(text));
+  const reporters = [...fileReporters(parsed.values), ...(status ? [progressReporter(status.update)] : [])];
+  let code: number;
+  try {
+    code = await runCommand({
+    project, filter, options, host: (cmd) => host.run(cmd), write: gate.write, reporters,
     ...(dialTimeoutMs !== undefined ? { dialTimeoutMs } : {}),
     ...(interactive.length > 0 ? { openShell: interactiveShell(gate, process.stdin, process.stdout) } : {}),
-  });
+    });
+  } finally {
+    status?.close();
+  }
   if (code !== 0) process.stderr.write('error: unsuccessful run\n');
   return code;
 }
+
+/** A live status line on an interactive terminal, unless CI or SPREAD_NO_PROGRESS says otherwise. */
+const wantsStatusLine = (): boolean =>
+  process.stdout.isTTY === true && process.env['CI'] !== 'true' && !process.env['SPREAD_NO_PROGRESS'] && process.env['TERM'] !== 'dumb';
 
 /** -junit and -json: reports written when the run ends. */
 function fileReporters(values: Record<string, unknown>): Reporter[] {

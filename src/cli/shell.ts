@@ -13,7 +13,11 @@ export class TerminalGate {
   private held: string[] | undefined;
   private queue: Promise<void> = Promise.resolve();
 
-  constructor(private readonly out: (text: string) => void) {}
+  constructor(
+    private readonly out: (text: string) => void,
+    /** Told when a shell takes the terminal and when it gives it back (a status line hides meanwhile). */
+    private readonly hooks: { hold?: () => void; release?: () => void } = {},
+  ) {}
 
   write = (text: string): void => {
     if (this.held) this.held.push(text);
@@ -24,11 +28,13 @@ export class TerminalGate {
   exclusive<T>(use: () => Promise<T>): Promise<T> {
     const turn = this.queue.then(async () => {
       this.held = [];
+      this.hooks.hold?.();
       try {
         return await use();
       } finally {
         const held = this.held;
         this.held = undefined;
+        this.hooks.release?.();
         for (const text of held) this.out(text);
       }
     });

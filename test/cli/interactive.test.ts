@@ -150,3 +150,23 @@ test('-shell-before and -shell-after open a shell before and after execute', { s
     removeProject(dir);
   }
 });
+
+test('on a terminal a status line shows progress, and leaves no trace when the run ends', { skip: tmuxSkip }, async () => {
+  const dir = makeProject({
+    'spread.yaml': 'project: progress\npath: /progress\nbackends:\n    local:\n        systems: [this-host]\nsuites:\n    tests/:\n        summary: tests\n',
+    ...Object.fromEntries(['a', 'b', 'c'].map((t) => [`tests/${t}/task.yaml`, 'summary: slow\nexecute: sleep 1\n'])),
+    'run-tty.sh': `cd "$1" && '${process.execPath}' '${SPREAD_BIN}' -seed=1; echo "STATUS=$?"; sleep 600\n`,
+  });
+  const session = `spread-progress-${process.pid}`;
+  try {
+    tmux('new-session', '-d', '-s', session, '-x', '120', '-y', '40', `env -u CI bash '${join(dir, 'run-tty.sh')}' '${dir}'`);
+    const during = await waitScreen(session, /^spread: 1\/3 done, 1 running \(tests\/\w\), 0:0\d$/m, 'the status line after the first job');
+    assert.match(during, /Executing local:this-host:tests\/\w .*\(2\/3\)\.\.\.\nspread: 1\/3 done/, 'log lines stay above the status line');
+    const after = await waitScreen(session, /^STATUS=0$/m, 'the end of the run');
+    assert.doesNotMatch(after, /^spread: /m, 'the status line is gone');
+    assert.match(after, /Successful tasks: 3\n.*Aborted tasks: 0\nSTATUS=0/);
+  } finally {
+    try { tmux('kill-session', '-t', session); } catch { /* gone */ }
+    removeProject(dir);
+  }
+});
