@@ -151,11 +151,13 @@ test('SIGKILL leaves .spread-reuse.<pid>.yaml; -reuse-pid=<pid> -discard recover
     run.child.kill('SIGKILL');
     await run.done;
     const file = join(dir, `.spread-reuse.${pid}.yaml`);
-    assert.deepEqual(reuseEntries(file).map((e) => e.address).sort(), targets.map((t) => t.address).sort());
+    // Every machine the run held is recorded (an allocation retried under load may add one more).
+    const recorded = reuseEntries(file).map((e) => e.address).sort();
+    assert.deepEqual([...new Set(recorded)], targets.map((t) => t.address).sort(), run.output());
     assert.deepEqual(pool.discarded(), []);
     const recover = await runSpread([`-pass=${PASS}`, `-reuse-pid=${pid}`, '-discard'], dir, pool.env);
     assert.equal(recover.code, 0, recover.stdout);
-    assert.deepEqual(pool.discarded().sort(), targets.map((t) => t.address).sort());
+    assert.deepEqual(pool.discarded().sort(), recorded, 'every recorded machine was discarded');
     assert.equal(existsSync(file), false, 'the emptied file is removed');
   });
 });
