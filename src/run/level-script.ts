@@ -3,7 +3,7 @@
  * original's Runner.run does: events around it, the REBOOT loop, the debug
  * script after a failure, and the interactive hooks of -debug and -shell.
  */
-import type { Emit, Verb } from '../events.js';
+import type { Emit, ScriptRef, Verb } from '../events.js';
 import type { Evaluated } from '../project/evaluate.js';
 import { setVar } from '../project/env.js';
 import { jobEnv } from '../project/job-env.js';
@@ -76,16 +76,17 @@ export async function runLevel(link: MachineLink, w: WorkerEnv, call: LevelCall)
   const script = call.script.trim();
   if (script === '') return { ok: true, output: '' };
   const { job, level, verb } = call;
-  const ref = { machine: link.label, job, level, verb, context: contextOf(job, level) };
+  const ref: ScriptRef = { machine: link.label, job, level, verb, context: contextOf(job, level) };
   const dir = dirOf(link, job, level);
   const env = envOn(link, job, w.evaluated);
-  const mode = w.options.interaction.kind;
+  const interaction = w.options.interaction;
+  const around = interaction.kind === 'shell-around' ? interaction : { before: false, after: false };
   const sequence = verb === 'executing' ? { index: w.sequence.of(job), total: w.sequence.total } : undefined;
   w.emit({ type: 'script-start', ...ref, script, env, ...(sequence ? { sequence } : {}) });
 
-  if (verb === 'executing' && (mode === 'shell' || (w.options.interaction.kind === 'shell-around' && w.options.interaction.before))) {
+  if (verb === 'executing' && (interaction.kind === 'shell' || around.before)) {
     await shell(link, w, job, dir, env, `Starting shell instead of ${verb} ${job.name}...`);
-    if (mode === 'shell') {
+    if (interaction.kind === 'shell') {
       w.emit({ type: 'script-end', ...ref, ok: true, durationMs: 0, output: '' });
       return { ok: true, output: '' };
     }
@@ -98,10 +99,8 @@ export async function runLevel(link: MachineLink, w: WorkerEnv, call: LevelCall)
 
   if (!result.ok) {
     if (call.debug.trim() !== '' && !link.isLost && !w.abort.aborted) await runDebug(link, w, ref, { script: call.debug, dir, env, warnMs, killMs });
-    if (mode === 'debug' || (mode === 'shell-around' && w.options.interaction.kind === 'shell-around' && w.options.interaction.after)) {
-      await shell(link, w, job, dir, env, 'Starting shell to debug...');
-    }
-  } else if (verb === 'executing' && w.options.interaction.kind === 'shell-around' && w.options.interaction.after) {
+    if (interaction.kind === 'debug' || around.after) await shell(link, w, job, dir, env, 'Starting shell to debug...');
+  } else if (verb === 'executing' && around.after) {
     await shell(link, w, job, dir, env, `Starting shell after ${verb} ${job.name}...`);
   }
   return result;
@@ -126,10 +125,8 @@ interface Prepared {
   readonly killMs: number;
 }
 
-type Ref = { machine: string; job: Job; level: Level; verb: Verb; context: string };
-
 /** The script, run again after each REBOOT with SPREAD_REBOOT set to the key or the count (spec §5.5). */
-async function runWithReboots(link: MachineLink, w: WorkerEnv, ref: Ref, p: Prepared): Promise<LevelResult> {
+async function runWithReboots(link: MachineLink, w: WorkerEnv, ref: ScriptRef, p: Prepared): Promise<LevelResult> {
   const outputs: string[] = [];
   const where = `${link.label} (${ref.context})`;
   let key = '';
@@ -168,7 +165,7 @@ async function runWithReboots(link: MachineLink, w: WorkerEnv, ref: Ref, p: Prep
   }
 }
 
-async function runDebug(link: MachineLink, w: WorkerEnv, ref: Ref, p: Prepared): Promise<void> {
+async function runDebug(link: MachineLink, w: WorkerEnv, ref: ScriptRef, p: Prepared): Promise<void> {
   try {
     const end = await runScript({
       session: link.session,

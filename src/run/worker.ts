@@ -60,7 +60,8 @@ const hasWork = (input: WorkerInput): boolean =>
 /** Runs jobs on one machine; true when the machine was lost and the worker should get another. */
 async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<boolean> {
   const { queue, env: w } = input;
-  const { restore: restoreOnly, abend: abendMode } = { restore: w.options.interaction.kind === 'restore', abend: w.options.interaction.kind === 'abend' };
+  const restoreOnly = w.options.interaction.kind === 'restore';
+  const abendMode = w.options.interaction.kind === 'abend';
   const result = (outcome: Outcome, job: Job) => w.emit({ type: 'result', outcome, job });
   const runFull = async (call: LevelCall): Promise<LevelResult> => {
     const r = await runLevel(link, w, call);
