@@ -248,9 +248,10 @@ async function missingOrEmpty(session: Session, dir: string): Promise<boolean> {
 }
 
 async function reuseMachine(shared: LinkShared, backend: Backend, system: System, worker: number): Promise<MachineLink | undefined> {
-  const entries = shared.reuse.entries(system.backend, system.name);
-  for (const entry of entries) {
-    const recorded = entries.filter((e) => e.address === entry.address).length;
+  for (const entry of shared.reuse.entries(system.backend, system.name)) {
+    // Count from the file as it is now, not from the list above: another
+    // worker may have discarded (and released) this entry in the meantime.
+    const recorded = shared.reuse.entries(system.backend, system.name).filter((e) => e.address === entry.address).length;
     if ((shared.reserved.get(entry.address) ?? 0) >= recorded) continue;
     shared.reserved.set(entry.address, (shared.reserved.get(entry.address) ?? 0) + 1);
     let machine: Machine;
