@@ -37,6 +37,8 @@ export interface LinkShared {
    * one machine never both find the path empty.
    */
   readonly uploads: Map<string, Promise<unknown>>;
+  /** Recorded machines this run could not reach: under -reuse they do not stop a worker from allocating. */
+  readonly unreachable: Set<string>;
   /** Timings, overridable by tests: [allocate retry, allocate give-up, dial give-up] in ms. */
   readonly timing?: { readonly allocateRetryMs?: number; readonly allocateTimeoutMs?: number; readonly dialTimeoutMs?: number };
 }
@@ -191,8 +193,11 @@ export async function obtainMachine(shared: LinkShared, backend: Backend, system
     const reused = link !== undefined;
     if (!link) {
       if (shared.options.discard) return undefined;
-      // Under -reuse, recorded machines all busy means this worker is not needed.
-      if (shared.options.reuse && shared.reuse.entries(system.backend, system.name).length > 0) return undefined;
+      // Under -reuse, recorded machines that are all busy with other workers
+      // mean this worker is not needed. A recorded machine that cannot be
+      // reached (gone, garbage-collected) does not count: allocate instead.
+      const live = shared.reuse.entries(system.backend, system.name).filter((e) => !shared.unreachable.has(e.address));
+      if (shared.options.reuse && live.length > 0) return undefined;
       link = await allocateMachine(shared, backend, system, worker);
       if (!link) return undefined;
     }
@@ -258,7 +263,14 @@ async function reuseMachine(shared: LinkShared, backend: Backend, system: System
     try {
       machine = await backend.reuse(entry, system);
     } catch (err) {
-      log(shared, `Cannot reuse ${systemName(system)} at ${entry.address}: ${(err as Error).message}`);
+      shared.unreachable.add(entry.address);
+      if (shared.options.discard) {
+        // Nothing left to throw away: the machine is gone already.
+        log(shared, `Forgetting ${systemName(system)} at ${entry.address}: ${(err as Error).message}`);
+        shared.reuse.remove(system.backend, system.name, entry.address);
+      } else {
+        log(shared, `Cannot reuse ${systemName(system)} at ${entry.address}: ${(err as Error).message}`);
+      }
       continue;
     }
     if (shared.options.discard) {
@@ -271,6 +283,7 @@ async function reuseMachine(shared: LinkShared, backend: Backend, system: System
       const session = await machine.connect(AbortSignal.timeout(10_000));
       return new MachineLink(machine, session, shared, false, worker);
     } catch (err) {
+      shared.unreachable.add(entry.address);
       if (shared.options.reuse) {
         log(shared, `Cannot reuse ${systemName(system)} at ${entry.address}: ${(err as Error).message}`);
       } else {

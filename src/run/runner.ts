@@ -92,7 +92,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
     }
     const packed = content;
     const shared: LinkShared = {
-      emit, options, reuse, remotePath: evaluated.remotePath, stopping: input.stopping, held, reserved: new Map(), uploads: new Map(),
+      emit, options, reuse, remotePath: evaluated.remotePath, stopping: input.stopping, held, reserved: new Map(), uploads: new Map(), unreachable: new Set(),
       content: async (): Promise<Content> => packed!,
       ...(input.timing ? { timing: input.timing } : {}),
     };
