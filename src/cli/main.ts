@@ -41,7 +41,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const options = toRunOptions(parsed.values);
   const filter = parseFilter(parsed.positional);
   const host = startHostShell();
-  const { project, warnings } = await loadProjectParallel(findProjectFile(process.cwd()), { displayBase: process.cwd() });
+  const { project, warnings } = await loadProjectParallel(findProjectFile(process.cwd()), { displayBase: process.cwd(), strict: parsed.values['strict'] === true });
   for (const w of warnings) process.stderr.write(`warning: ${formatWarning(w)}\n`);
 
   if (parsed.values['list'] === true) {

@@ -21,6 +21,7 @@ export const SPREAD_FLAGS: readonly FlagSpec[] = [
   { name: 'repeat', kind: 'int', arg: 'n', help: 'Number of times to repeat each task' },
   { name: 'gc', kind: 'bool', help: 'Garbage collect backend resources when possible' },
   // Not in the original:
+  { name: 'strict', kind: 'bool', help: 'Treat unknown keys in spread.yaml and task.yaml as errors, not warnings' },
   { name: 'repeat-until', kind: 'string', arg: 'regexp', help: 'Repeat tasks until a failure whose output matches (up to -repeat times if given, else until Ctrl-C)' },
   { name: 'history', kind: 'bool', help: 'Start the jobs that took longest last time first (default; -history=false for the plain random order)' },
   { name: 'junit', kind: 'string', arg: 'file', help: 'Also write a JUnit XML report of the jobs to this file' },

@@ -169,6 +169,17 @@ test('unknown keys are warnings with file, line and a suggestion; the run goes o
   }
 });
 
+test('-strict makes unknown keys one-line errors', async () => {
+  const dir = makeProject(withTask(`${TASK}kil-timeout: 5m\n`));
+  try {
+    const r = await runSpread(['-strict', '-list'], dir);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, 'error: tests/a/task.yaml:3:1: unknown key "kil-timeout" (did you mean "kill-timeout"?)\n');
+  } finally {
+    removeProject(dir);
+  }
+});
+
 test('a dangling symlink in a suite is skipped with a warning (the original panics)', async () => {
   const dir = makeProject(withTask(TASK, { 'tests/gone': { symlink: '/nonexistent/target' } }));
   try {
