@@ -8,6 +8,7 @@ import { PassThrough } from 'node:stream';
 import { localSession } from '../../src/remote/local-session.js';
 import type { Session } from '../../src/remote/session.js';
 import { packTarGz, readTar, sampleFiles, sha256 } from '../helpers/tar-fixtures.js';
+import { checkTty } from '../helpers/session-contract.js';
 
 const waitForOutput = (text: string) => {
   let seen = '';
@@ -111,20 +112,7 @@ describe('local session', () => {
     await assert.rejects(s.upload(PassThrough.from(['not gzip']), 'bad'), /cannot extract project content/);
   });
 
-  test('tty: the script gets a PTY of the requested size and the given input', async () => {
-    const stdin = new PassThrough();
-    const stdout = new PassThrough();
-    let shown = '';
-    stdout.on('data', (d: Buffer) => { shown += d.toString(); });
-    const run = s.exec({ script: 'tty; stty size; read -r line; echo "got:$line"; exit 4', tty: { stdin, stdout, rows: 33, columns: 101 } });
-    stdin.write('hello\n');
-    const r = await run;
-    assert.equal(r.exitCode, 4);
-    assert.match(r.output, /\/dev\/pts\/\d+/);
-    assert.match(r.output, /33 101/);
-    assert.match(r.output, /got:hello/);
-    assert.equal(shown, r.output);
-  });
+  test('tty: the script gets a PTY of the requested size and the given input', () => checkTty(s));
 
   test('close kills what runs; the session then refuses work', async () => {
     const t = localSession({ root, label: 'closing' });

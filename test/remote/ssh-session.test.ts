@@ -6,6 +6,7 @@ import { globQuote } from '../../src/remote/shell-words.js';
 import { ConnectionLostError, type Session } from '../../src/remote/session.js';
 import { sshdSkip, startSshd, sudoSkip, type SshdTarget } from '../helpers/sshd.js';
 import { packTarGz, readTar, sampleFiles, sha256 } from '../helpers/tar-fixtures.js';
+import { checkTty } from '../helpers/session-contract.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -233,18 +234,7 @@ describe('ssh session', { skip: sshdSkip() }, () => {
   test('tty: a PTY script gets input and runs while the agent is busy', async () => {
     const s = await dialRoot();
     const busy = s.exec({ script: 'sleep 1; echo busy-done' });
-    const stdin = new PassThrough();
-    const stdout = new PassThrough();
-    let shown = '';
-    stdout.on('data', (d: Buffer) => { shown += d.toString(); });
-    const run = s.exec({ script: 'tty; stty size; read -r line; echo "got:$line"; exit 4', tty: { stdin, stdout, rows: 33, columns: 101 } });
-    stdin.write('hello\n');
-    const r = await run;
-    assert.equal(r.exitCode, 4);
-    assert.match(r.output, /\/dev\/pts\/\d+/);
-    assert.match(r.output, /33 101/);
-    assert.match(r.output, /got:hello/);
-    assert.equal(shown, r.output);
+    await checkTty(s);
     assert.equal((await busy).output, 'busy-done\n');
     assert.equal(await target.run('ls /tmp | grep -c spread-tty || true'), '0\n', 'the temp script is removed');
   });
