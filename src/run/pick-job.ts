@@ -1,9 +1,11 @@
 /**
  * Which job a worker takes next (spec §5.2), as a pure function over the
- * shared pending list: the rest of a sampled task first (samples stay on one
- * worker, in order), then among this system's jobs of the highest pending
- * priority, walking the worker's own seeded permutation: a job of the suite
- * the worker is in, else the one whose suite has the fewest workers in it.
+ * shared pending list: the rest of a sampled task first (a worker goes on
+ * with the next sample, so samples run in order; another worker whose walk
+ * reaches the task may take one too, as in the original), then among this
+ * system's jobs of the highest pending priority, walking the worker's own
+ * seeded permutation: a job of the suite the worker is in, else the one
+ * whose suite has the fewest workers in it.
  * Callers take the returned slot synchronously (set it to undefined), so no
  * two workers ever get the same job.
  */
