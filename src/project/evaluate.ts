@@ -7,6 +7,7 @@
  * synchronous and deterministic.
  */
 import { ConfigError } from './errors.js';
+import { cleanPath } from './names.js';
 import type { Backend, Env, Job, Project, System, Where } from './types.js';
 
 /** Runs `cmd` with `/bin/bash -c` on this host; resolves stdout without trailing newlines. */
@@ -140,15 +141,9 @@ function outcome(cache: ReadonlyMap<string, Outcome>, ref: string, context: stri
   return result.out;
 }
 
-/** Go's filepath.Clean, then the original's rule: absolute and not `/`. */
+/** Cleaned as Go does, then the original's rule: absolute and not `/`. */
 function cleanAbsolute(path: string, where: Where): string {
-  const parts: string[] = [];
-  for (const part of path.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') parts.pop();
-    else parts.push(part);
-  }
-  const cleaned = path.startsWith('/') ? `/${parts.join('/')}` : parts.join('/') || '.';
+  const cleaned = cleanPath(path);
   if (!cleaned.startsWith('/') || cleaned === '/') {
     throw new ConfigError(`remote project path must be absolute and not /: ${cleaned} (set path: to a directory such as /home/test)`, where);
   }

@@ -17,3 +17,18 @@ export function splitVariants(key: string): [name: string, variants: string[]] {
 /** Strip one leading `+` or `-` from a list entry. */
 export const bareEntry = (entry: string): string =>
   entry.startsWith('+') || entry.startsWith('-') ? entry.slice(1) : entry;
+
+/**
+ * Go's path.Clean, which the original applies to the remote path and
+ * artifact paths: no empty or `.` parts, `..` resolved, never above `/`.
+ */
+export function cleanPath(path: string): string {
+  const rooted = path.startsWith('/');
+  const out: string[] = [];
+  for (const part of path.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..' && out.length > 0 && out[out.length - 1] !== '..') out.pop();
+    else if (part !== '..' || !rooted) out.push(part);
+  }
+  return rooted ? `/${out.join('/')}` : out.join('/') || '.';
+}

@@ -8,7 +8,7 @@ import type { TaskEntry } from './discover.js';
 import { ConfigError } from './errors.js';
 import type { ConfigWarning } from './errors.js';
 import { FieldReader } from './field-reader.js';
-import { TASK_NAME } from './names.js';
+import { cleanPath, TASK_NAME } from './names.js';
 import { checkSchema } from './schema-check.js';
 import { checkSelectionLists } from './selection-lists.js';
 import type { Task, Where } from './types.js';
@@ -81,15 +81,4 @@ function isCleanRelative(path: string): boolean {
   const p = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
   if (p.startsWith('/') || p === '..' || p.startsWith('../')) return false;
   return p === cleanPath(p);
-}
-
-/** Go's path.Clean for relative paths. */
-export function cleanPath(path: string): string {
-  const out: string[] = [];
-  for (const part of path.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..' && out.length > 0 && out[out.length - 1] !== '..') out.pop();
-    else out.push(part);
-  }
-  return (path.startsWith('/') ? '/' : '') + out.join('/') || (path.startsWith('/') ? '/' : '.');
 }
