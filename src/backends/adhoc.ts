@@ -8,6 +8,7 @@ import net from 'node:net';
 import type { Backend as BackendConfig, Env, System } from '../project/types.js';
 import { readAddress, outputError } from '../remote/markers.js';
 import { runLocalScript } from '../remote/local-script.js';
+import { lateOutput } from '../remote/run-script.js';
 import { parseAddress } from '../remote/shell-words.js';
 import { resolveTimeouts } from '../run/timeouts.js';
 import { FatalError } from './backend.js';
@@ -30,7 +31,7 @@ export function adhocBackend(config: BackendConfig, ctx: BackendContext): Backen
     if (password === '') env.push(['SPREAD_PASSWORD', ctx.password]);
     const end = await runLocalScript({
       script, cwd: ctx.project.dir, env: env as Env, ...timeouts, signal: ctx.signal,
-      onWarn: (output) => ctx.log(`WARNING: ${label(system)} ${address ? 'discard' : 'allocate'} script running late. ${output === undefined ? 'Output unchanged.' : output === '' ? 'Output still empty.' : `Current output:\n-----\n${output}\n-----`}`),
+      onWarn: (output) => ctx.log(`WARNING: ${label(system)} ${address ? 'discard' : 'allocate'} script running late. ${lateOutput(output)}`),
     });
     ctx.log(`Output of ${label(system)} ${address ? 'discard' : 'allocate'} script:\n-----\n${end.output}\n-----`, 'debug');
     if (end.kind === 'fatal') throw new FatalError(end.message);

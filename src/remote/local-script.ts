@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import type { Env } from '../project/types.js';
 import { cleanOutput, readMarker } from './markers.js';
-import { WarnTracker } from './run-script.js';
+import { startScriptTimers } from './run-script.js';
 import { renderLocalScript } from './script.js';
 
 export interface LocalScriptOptions {
@@ -34,8 +34,6 @@ export type LocalScriptEnd =
   | { readonly kind: 'error'; readonly message: string; readonly output: string }
   | { readonly kind: 'fatal'; readonly message: string; readonly output: string }
   | { readonly kind: 'failed'; readonly exitCode: number; readonly output: string };
-
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export function runLocalScript(o: LocalScriptOptions): Promise<LocalScriptEnd> {
   const extra = o.extraFds ?? 0;
@@ -63,15 +61,12 @@ export function runLocalScript(o: LocalScriptOptions): Promise<LocalScriptEnd> {
   };
   const onAbort = () => killGroup('<interrupted>');
   o.signal?.addEventListener('abort', onAbort, { once: true });
-  const killTimer = Number.isFinite(o.killMs) && o.killMs <= MAX_TIMER_MS ? setTimeout(() => killGroup('<kill-timeout reached>'), o.killMs) : undefined;
-  const warnings = new WarnTracker();
-  const warnTimer = o.onWarn && Number.isFinite(o.warnMs) && o.warnMs <= MAX_TIMER_MS ? setInterval(() => o.onWarn!(warnings.since(output)), o.warnMs) : undefined;
+  const stopTimers = startScriptTimers({ warnMs: o.warnMs, killMs: o.killMs, output: () => output, onWarn: o.onWarn, onKill: () => killGroup('<kill-timeout reached>') });
 
   return new Promise((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code, signal) => {
-      clearTimeout(killTimer);
-      clearInterval(warnTimer);
+      stopTimers();
       o.signal?.removeEventListener('abort', onAbort);
       const exitCode = code ?? (signal ? 128 + 9 : 1);
       if (note) {

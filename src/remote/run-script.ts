@@ -27,7 +27,34 @@ export interface RunScriptOptions {
   readonly signal?: AbortSignal;
 }
 
+/** Longer than a timer can wait: as good as no timeout. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+const timerFits = (ms: number): boolean => Number.isFinite(ms) && ms <= MAX_TIMER_MS;
+
+/**
+ * The warn and kill clocks of a running script (spec §5.4), for remote and
+ * local scripts alike: `onWarn` every warnMs with the output since the last
+ * warning, `onKill` once at killMs. Returns the function that stops both.
+ */
+export function startScriptTimers(o: {
+  readonly warnMs: number;
+  readonly killMs: number;
+  readonly output: () => string;
+  readonly onWarn?: ((output: string | undefined) => void) | undefined;
+  readonly onKill: () => void;
+}): () => void {
+  const kill = timerFits(o.killMs) ? setTimeout(o.onKill, o.killMs) : undefined;
+  const warnings = new WarnTracker();
+  const warn = o.onWarn && timerFits(o.warnMs) ? setInterval(() => o.onWarn!(warnings.since(o.output())), o.warnMs) : undefined;
+  return () => {
+    clearTimeout(kill);
+    clearInterval(warn);
+  };
+}
+
+/** How a warning shows the output since the last one, in the original's words. */
+export const lateOutput = (output: string | undefined): string =>
+  output === undefined ? 'Output unchanged.' : output === '' ? 'Output still empty.' : `Current output:\n-----\n${output}\n-----`;
 
 export async function runScript(o: RunScriptOptions): Promise<ScriptEnd> {
   let output = '';
@@ -40,10 +67,7 @@ export async function runScript(o: RunScriptOptions): Promise<ScriptEnd> {
   const onInterrupt = () => stop('interrupted');
   if (o.signal?.aborted) onInterrupt();
   o.signal?.addEventListener('abort', onInterrupt, { once: true });
-  const killTimer = Number.isFinite(o.killMs) && o.killMs <= MAX_TIMER_MS ? setTimeout(() => stop('kill-timeout'), o.killMs) : undefined;
-  const warnings = new WarnTracker();
-  const warnTimer = o.onWarn && Number.isFinite(o.warnMs) && o.warnMs <= MAX_TIMER_MS
-    ? setInterval(() => o.onWarn!(warnings.since(output)), o.warnMs) : undefined;
+  const stopTimers = startScriptTimers({ warnMs: o.warnMs, killMs: o.killMs, output: () => output, onWarn: o.onWarn, onKill: () => stop('kill-timeout') });
   let exitCode: number;
   try {
     const result = await o.session.exec({
@@ -57,8 +81,7 @@ export async function runScript(o: RunScriptOptions): Promise<ScriptEnd> {
     output = result.output;
     exitCode = result.exitCode;
   } finally {
-    clearTimeout(killTimer);
-    clearInterval(warnTimer);
+    stopTimers();
     o.signal?.removeEventListener('abort', onInterrupt);
   }
   if (stopped) {

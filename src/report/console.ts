@@ -5,6 +5,7 @@
  * and its output. The summary closes the run.
  */
 import type { Reporter, RunEvent, Stamped, Verb } from '../events.js';
+import { lateOutput } from '../remote/run-script.js';
 import { exportLine } from '../remote/script.js';
 import { summarize, summaryLines } from './summary.js';
 
@@ -56,10 +57,7 @@ export function consoleReporter(o: ConsoleOptions): Reporter {
       print(e.at, `${TITLE[e.verb]} ${e.context} (${e.machine})${seq}...`);
       if (o.verbosity >= 2) print(e.at, `Sending script for ${where(e)}:\n-----\n${e.env.map(exportLine).join('\n')}\n\n${e.script}\n------`, 2);
     },
-    'script-warn': (e) => {
-      const what = e.output === undefined ? 'Output unchanged.' : e.output === '' ? 'Output still empty.' : `Current output:\n-----\n${e.output}\n-----`;
-      print(e.at, `WARNING: ${where(e)} running late. ${what}`);
-    },
+    'script-warn': (e) => print(e.at, `WARNING: ${where(e)} running late. ${lateOutput(e.output)}`),
     'script-end': (e) => {
       if (e.output !== '') print(e.at, `Output from running script on ${where(e)}:\n-----\n${e.output}\n-----`, 2);
       if (!e.ok) print(e.at, `Error ${e.verb} ${e.context} (${e.machine}) : ${e.error ?? ''}`);
