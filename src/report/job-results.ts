@@ -31,14 +31,17 @@ export interface RunRecord {
   readonly jobs: Map<Job, JobResult>;
 }
 
+/** The result entry of a job, created empty on first use. */
+export function resultFor(results: Map<Job, JobResult>, job: Job): JobResult {
+  let r = results.get(job);
+  if (!r) results.set(job, (r = { job, outcomes: [], durationMs: 0 }));
+  return r;
+}
+
 /** A reporter that fills a RunRecord; `onEnd` is called with it at the end of the run. */
 export function recordRun(onEnd: (record: RunRecord) => void, now: () => number = Date.now): Reporter {
   const record: RunRecord = { startedAt: now(), endedAt: 0, seed: 0, interrupted: false, jobs: new Map() };
-  const resultOf = (job: Job): JobResult => {
-    let r = record.jobs.get(job);
-    if (!r) record.jobs.set(job, (r = { job, outcomes: [], durationMs: 0 }));
-    return r;
-  };
+  const resultOf = (job: Job): JobResult => resultFor(record.jobs, job);
   return {
     'run-start': (e) => {
       record.seed = e.seed;

@@ -5,7 +5,7 @@
  */
 import type { Reporter } from '../events.js';
 import type { Job } from '../project/types.js';
-import { jobStatus } from './job-results.js';
+import { jobStatus, resultFor } from './job-results.js';
 import type { JobResult } from './job-results.js';
 
 export interface ProgressState {
@@ -41,11 +41,7 @@ export function progressReporter(onChange: (state: ProgressState) => void, now: 
     }
     return { total, passed, failed, aborted, running: [...running], startedAt };
   };
-  const resultOf = (job: Job): JobResult => {
-    let r = results.get(job);
-    if (!r) results.set(job, (r = { job, outcomes: [], durationMs: 0 }));
-    return r;
-  };
+  const resultOf = (job: Job): JobResult => resultFor(results, job);
   return {
     'run-start': (e) => {
       total = e.jobs.length;
