@@ -51,6 +51,9 @@ export function runSpread(args: readonly string[], cwd: string, env: NodeJS.Proc
   });
 }
 
+/** spread's output without the timestamps that start its log lines. */
+export const stripTime = (s: string): string => s.replace(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d /gm, '');
+
 /** A minimal valid spread.yaml with the given extra text appended. */
 export const SPREAD_YAML = (extra = ''): string => `project: demo
 path: /remote/demo

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { makeProject, removeProject, runSpread } from '../helpers/fixture.js';
+import { makeProject, removeProject, runSpread, stripTime } from '../helpers/fixture.js';
 
 const failIf = (what: string) => `'[ "$FAIL" != ${what} ]'`;
 const system = (name: string, fail: string) => `            - ${name}:\n                environment:\n                    FAIL: ${fail}\n`;
@@ -40,7 +40,7 @@ test('the summary lists every failure category with the original\'s titles and e
     const r = await runSpread(['-seed=7'], dir);
     assert.equal(r.code, 1, r.stdout);
     assert.equal(r.stderr, 'error: unsuccessful run\n');
-    const summary = r.stdout.slice(r.stdout.indexOf('Successful tasks:')).replace(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d /gm, '');
+    const summary = stripTime(r.stdout.slice(r.stdout.indexOf('Successful tasks:')));
     assert.equal(summary, `Successful tasks: 5
 Aborted tasks: 4
 Failed tasks: 1

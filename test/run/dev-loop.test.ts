@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import { parse } from 'yaml';
 import { adhocBackend, adhocPool } from '../helpers/adhoc.js';
 import type { AdhocPool } from '../helpers/adhoc.js';
-import { makeProject, removeProject, runSpread, SPREAD_BIN } from '../helpers/fixture.js';
+import { makeProject, removeProject, runSpread, SPREAD_BIN, stripTime } from '../helpers/fixture.js';
 import { sshdSkip, startSshd } from '../helpers/sshd.js';
 import type { SshdTarget } from '../helpers/sshd.js';
 
@@ -31,7 +31,6 @@ after(async () => {
   await Promise.all([...targets, rebootable].map((t) => t?.stop()));
 });
 
-const stripTime = (s: string): string => s.replace(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d /gm, '');
 const spreadYaml = (workers = 1, extra = '') => `project: loop\npath: /home/loop\n${extra}backends:\n${adhocBackend('adhoc', `- ubuntu-16.04:\n    workers: ${workers}`)}suites:\n    tests/:\n        summary: tests\n`;
 
 async function withProject(files: Record<string, string>, use: (dir: string, pool: AdhocPool) => Promise<void>, machines = targets): Promise<void> {

@@ -2,9 +2,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
-import { makeProject, removeProject, runSpread, SPREAD_BIN } from '../helpers/fixture.js';
+import { makeProject, removeProject, runSpread, SPREAD_BIN, stripTime } from '../helpers/fixture.js';
 
-const stripTime = (s: string): string => s.replace(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d /gm, '');
 
 /** A task whose Nth run (counted in its directory, which survives the repeats) does what `byRun` says. */
 const project = (byRun: string) => ({

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { adhocBackend, adhocPool } from '../helpers/adhoc.js';
 import type { AdhocPool } from '../helpers/adhoc.js';
-import { makeProject, removeProject, runSpread } from '../helpers/fixture.js';
+import { makeProject, removeProject, runSpread, stripTime } from '../helpers/fixture.js';
 import { sshdSkip, startSshd, sudoSkip } from '../helpers/sshd.js';
 import type { SshdTarget } from '../helpers/sshd.js';
 
@@ -26,7 +26,6 @@ after(async () => {
   await Promise.all(targets.map((t) => t.stop()));
 });
 
-const stripTime = (s: string): string => s.replace(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d /gm, '');
 
 async function withProject<T>(files: Record<string, string>, use: (dir: string, pool: AdhocPool) => Promise<T>, pool = adhocPool(targets)): Promise<T> {
   const dir = makeProject(files);
