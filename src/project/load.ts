@@ -173,6 +173,7 @@ function readBackend(r: FieldReader, name: string): Backend {
   const storage = r.size('storage');
   const plan = r.str('plan');
   const systems = readSystems(r, name, label, storage, plan);
+  // Backend variants are sorted at load, as the original does.
   const variants = checkedList(r, 'variants', label, 'variants').sort(byCodeUnit);
   return {
     name, type, key: r.str('key'), location: r.str('location'), plan, storage,

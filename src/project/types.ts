@@ -43,6 +43,15 @@ export interface Timeouts {
   readonly killTimeout: TimeoutMs;
 }
 
+/** What every level below the project has: its environment, variants and selection rules. */
+export interface Selection {
+  readonly env: Env;
+  readonly variants: readonly string[];
+  /** Unset when the level does not say (the next level outward decides). */
+  readonly priority?: number;
+  readonly manual: boolean;
+}
+
 export interface Project extends LevelScripts, EachScripts, Timeouts {
   readonly name: string;
   /** Absolute path of spread.yaml (or .spread.yaml). */
@@ -65,7 +74,7 @@ export interface Project extends LevelScripts, EachScripts, Timeouts {
 
 export type BackendType = string;
 
-export interface Backend extends LevelScripts, EachScripts, Timeouts {
+export interface Backend extends LevelScripts, EachScripts, Timeouts, Selection {
   readonly name: string;
   readonly type: BackendType;
   readonly key: string;
@@ -80,17 +89,12 @@ export interface Backend extends LevelScripts, EachScripts, Timeouts {
   readonly discard: string;
   /** Systems in declaration order (a repeated name keeps the last definition). */
   readonly systems: readonly System[];
-  readonly env: Env;
-  /** Sorted at load, as the original does. */
-  readonly variants: readonly string[];
-  readonly priority?: number;
-  readonly manual: boolean;
   /** Backend-specific options not known to the original (docker/podman/...). */
   readonly options: Readonly<Record<string, unknown>>;
   readonly where: Where;
 }
 
-export interface System {
+export interface System extends Selection {
   readonly name: string;
   /** Name of the backend that declares this system. */
   readonly backend: string;
@@ -104,31 +108,23 @@ export interface System {
   readonly secureBoot: boolean;
   readonly cpuFamily: string;
   readonly bios: string;
-  readonly env: Env;
-  readonly variants: readonly string[];
-  readonly priority?: number;
-  readonly manual: boolean;
   /** Backend-specific options not known to the original. */
   readonly options: Readonly<Record<string, unknown>>;
   readonly where: Where;
 }
 
-export interface Suite extends LevelScripts, EachScripts, Timeouts {
+export interface Suite extends LevelScripts, EachScripts, Timeouts, Selection {
   /** As written, with the trailing slash: `tests/main/`. */
   readonly name: string;
   readonly summary: string;
   readonly systems: readonly string[];
   readonly backends: readonly string[];
-  readonly variants: readonly string[];
-  readonly env: Env;
-  readonly priority?: number;
-  readonly manual: boolean;
   /** Tasks sorted by name. */
   readonly tasks: readonly Task[];
   readonly where: Where;
 }
 
-export interface Task extends Timeouts {
+export interface Task extends Timeouts, Selection {
   /** Full name: suite name plus directory name, `tests/main/foo`. */
   readonly name: string;
   /** Suite name, `tests/main/`. */
@@ -137,8 +133,6 @@ export interface Task extends Timeouts {
   readonly details: string;
   readonly systems: readonly string[];
   readonly backends: readonly string[];
-  readonly variants: readonly string[];
-  readonly env: Env;
   readonly samples: number;
   readonly prepare: string;
   readonly restore: string;
@@ -146,8 +140,6 @@ export interface Task extends Timeouts {
   readonly execute: string;
   readonly debug: string;
   readonly artifacts: readonly string[];
-  readonly priority?: number;
-  readonly manual: boolean;
   readonly where: Where;
 }
 
