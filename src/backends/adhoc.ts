@@ -5,6 +5,7 @@
  * means "stop". Timeouts come from the backend only.
  */
 import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Backend as BackendConfig, Env, System } from '../project/types.js';
 import { readAddress, outputError } from '../remote/markers.js';
 import { runLocalScript } from '../remote/local-script.js';
@@ -89,7 +90,7 @@ export async function waitPortUp(address: string, signal: AbortSignal, relog: (e
       relog(err);
       lastLog = Date.now();
     }
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
   }
 }
 

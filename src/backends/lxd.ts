@@ -12,6 +12,7 @@
  * three set-up commands run in one `lxc exec`, with the password on stdin
  * rather than in argv; `run-options` are appended to `lxc launch`.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +22,6 @@ import type { Backend, BackendContext, Machine, ReuseEntry } from './backend.js'
 import { runTool, serverAddressIn, splitCommand, toolError, ToolMissingError, type ToolOptions, type ToolResult } from './host-tool.js';
 import { EARLY_DIAL_MS, readySshMachine, waitSshBanner } from './ssh-ready.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const DEB_ARCHES = ['amd64', 'i386', 'armel', 'armhf', 'arm64', 'powerpc', 'ppc64el', 's390x'];
 

@@ -19,6 +19,7 @@
  *   not kill machines kept with -reuse; discard kills it by its PID, after
  *   checking that the PID is still that qemu.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readFileSync, realpathSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -32,7 +33,6 @@ import { chooseAccel, isPortConflict, pickPort, qemuBiosPath, qemuCommand, qemuD
 import { parseAddress } from '../remote/shell-words.js';
 import { EARLY_DIAL_MS, readySshMachine, waitSshBanner } from './ssh-ready.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const START_ATTEMPTS = 5;
 const BOOT_TIMEOUT_MS = 10 * 60_000;
 

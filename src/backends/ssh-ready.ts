@@ -6,13 +6,13 @@
  * banner (`SSH-2.0-...`), and connecting to a machine that was allocated a
  * moment ago retries on any error for a short while.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import net from 'node:net';
 import type { Session } from '../remote/session.js';
 import { parseAddress } from '../remote/shell-words.js';
 import type { Machine } from './backend.js';
 import { sshMachine, type SshMachineOptions } from './ssh-machine.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 
 /** Connect once and wait for a line starting with `SSH-`; resolves with why not otherwise. */

@@ -15,6 +15,7 @@
  *   work while the agent is busy; the script is first stored in a temp file
  *   because a PTY would mangle it on its way through stdin.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import net from 'node:net';
 import { PassThrough, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -47,7 +48,6 @@ export interface SshDialOptions {
 
 
 const isOpenRefused = (err: unknown): boolean => err instanceof Error && /Channel open failure/i.test(err.message);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The promise's value, or undefined as soon as the signal aborts. */
 const untilAborted = <T>(p: Promise<T>, signal?: AbortSignal): Promise<T | undefined> => {

@@ -7,6 +7,7 @@
 import type { Reporter } from '../events.js';
 import { jobStatus, recordRun } from './job-results.js';
 import type { JobResult, RunRecord } from './job-results.js';
+import { byCodeUnit } from '../project/env.js';
 
 /** XML 1.0 cannot carry most control characters, even escaped (terminal colours in outputs). */
 const printable = (s: string): string => s.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '');
@@ -36,7 +37,7 @@ export function renderJunit(record: RunRecord): string {
   }
   const count = (rs: JobResult[], s: string) => rs.filter((r) => jobStatus(r) === s).length;
   const all = [...record.jobs.values()];
-  const suites = [...bySuite.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, rs]) => {
+  const suites = [...bySuite.entries()].sort(([a], [b]) => byCodeUnit(a, b)).map(([name, rs]) => {
     const time = rs.reduce((t, r) => t + r.durationMs, 0);
     return `  <testsuite name="${escape(name)}" tests="${rs.length}" failures="${count(rs, 'failed')}" errors="0" skipped="${count(rs, 'aborted')}" time="${seconds(time)}">\n${rs.map(testcase).join('\n')}\n  </testsuite>`;
   });

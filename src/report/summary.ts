@@ -5,6 +5,7 @@
 import type { Outcome, RunEvent } from '../events.js';
 import { OUTCOMES } from '../events.js';
 import type { Job } from '../project/types.js';
+import { byCodeUnit } from '../project/env.js';
 
 export type Summary = ReadonlyMap<Outcome, readonly Job[]>;
 
@@ -45,7 +46,7 @@ export function summaryLines(summary: Summary): string[] {
   for (const [outcome, title] of Object.entries(TITLES) as [Outcome, string][]) {
     const jobs = summary.get(outcome)!;
     if (jobs.length === 0) continue;
-    const names = jobs.map((j) => entryName(outcome, j)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const names = jobs.map((j) => entryName(outcome, j)).sort(byCodeUnit);
     lines.push(`${title}: ${names.length}${names.map((n) => `\n    - ${n}`).join('')}`);
   }
   return lines;

@@ -11,6 +11,7 @@
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Job } from '../project/types.js';
+import { byCodeUnit } from '../project/env.js';
 
 export const HISTORY_FILE = '.spread-history.json';
 const VERSION = 1;
@@ -57,7 +58,7 @@ export class History {
   /** Write atomically, when something was recorded; jobs that did not run keep their old figure. */
   save(): void {
     if (!this.changed) return;
-    const sorted = Object.fromEntries([...this.jobs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    const sorted = Object.fromEntries([...this.jobs].sort(([a], [b]) => byCodeUnit(a, b)));
     const tmp = `${this.file}.tmp`;
     writeFileSync(tmp, `${JSON.stringify({ version: VERSION, jobs: sorted } satisfies Stored, null, 1)}\n`);
     renameSync(tmp, this.file);

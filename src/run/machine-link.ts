@@ -5,6 +5,7 @@
  * connection, and letting it go (discarded, or kept under -reuse).
  */
 import type { Readable } from 'node:stream';
+import { setTimeout as wait } from 'node:timers/promises';
 import type { Backend, Machine } from '../backends/backend.js';
 import { FatalError, machineName } from '../backends/backend.js';
 import type { Emit } from '../events.js';
@@ -43,11 +44,9 @@ export interface LinkShared {
   readonly timing?: { readonly allocateRetryMs?: number; readonly allocateTimeoutMs?: number; readonly dialTimeoutMs?: number };
 }
 
+/** Wait, or stop waiting when the signal aborts (resolving either way). */
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-  });
+  wait(ms, undefined, signal ? { signal } : {}).catch(() => undefined);
 
 export class MachineLink {
   private lost = false;
