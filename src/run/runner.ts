@@ -152,12 +152,13 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
 
 /** Workers per system: `workers:`, but never more than the jobs it has (spec §5.1). */
 function workerCounts(project: Project, jobs: readonly Job[]): Map<System, number> {
+  const jobsOf = new Map<System, number>();
+  for (const job of jobs) jobsOf.set(job.system, (jobsOf.get(job.system) ?? 0) + 1);
   const counts = new Map<System, number>();
-  for (const backend of project.backends) {
-    for (const system of backend.systems) {
-      const n = jobs.filter((j) => j.system === system).length;
-      if (n > 0) counts.set(system, Math.min(system.workers, n));
-    }
+  // Declaration order, so workers start backend by backend as in the original.
+  for (const system of project.backends.flatMap((b) => b.systems)) {
+    const n = jobsOf.get(system) ?? 0;
+    if (n > 0) counts.set(system, Math.min(system.workers, n));
   }
   return counts;
 }
