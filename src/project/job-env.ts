@@ -22,9 +22,10 @@ export function spreadVars(job: Job, remotePath: string): Env {
   ];
 }
 
-export function jobEnv(job: Job, evaluated: Evaluated): Env {
+/** `remotePath`: the project's path on the machine, when it differs from `path` (local backend, `$SPREAD_WORKER`). */
+export function jobEnv(job: Job, evaluated: Evaluated, remotePath: string = evaluated.remotePath): Env {
   const composed = composeEnv([
-    spreadVars(job, evaluated.remotePath),
+    spreadVars(job, remotePath),
     evaluated.env(job.project.env),
     evaluated.env(job.backend.env),
     evaluated.env(job.system.env),

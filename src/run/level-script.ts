@@ -65,20 +65,14 @@ export const contextOf = (job: Job, level: Level): string =>
 export const dirOf = (link: MachineLink, job: Job, level: Level): string =>
   level === 'project' || level === 'backend' ? link.remotePath : `${link.remotePath}/${job.task.name}`;
 
-/** The job's environment on this machine (SPREAD_PATH is the project's path there). */
-export const envOn = (link: MachineLink, job: Job, evaluated: Evaluated): Env => {
-  const env = jobEnv(job, evaluated);
-  const path = link.remotePath;
-  return path === evaluated.remotePath ? env : env.map(([k, v]) => (k === 'SPREAD_PATH' && v === evaluated.remotePath ? [k, path] as const : [k, v] as const));
-};
-
 export async function runLevel(link: MachineLink, w: WorkerEnv, call: LevelCall): Promise<LevelResult> {
   const script = call.script.trim();
   if (script === '') return { ok: true, output: '' };
   const { job, level, verb } = call;
   const ref: ScriptRef = { machine: link.label, job, level, verb, context: contextOf(job, level) };
   const dir = dirOf(link, job, level);
-  const env = envOn(link, job, w.evaluated);
+  // SPREAD_PATH is the project's path on this machine.
+  const env = jobEnv(job, w.evaluated, link.remotePath);
   const interaction = w.options.interaction;
   const around = interaction.kind === 'shell-around' ? interaction : { before: false, after: false };
   const sequence = verb === 'executing' ? { index: w.sequence.of(job), total: w.sequence.total } : undefined;
