@@ -11,7 +11,7 @@ import { jsonReporter } from '../report/json.js';
 import { junitReporter } from '../report/junit.js';
 import { ConfigError, formatWarning } from '../project/errors.js';
 import { parseFilter } from '../project/filter.js';
-import { findProjectFile, loadProjectParallel } from '../project/load.js';
+import { findProjectFile, loadProject } from '../project/load.js';
 import { startHostShell } from '../run/host-command.js';
 import { FlagError, formatUsage, parseFlags } from './flags.js';
 import { listJobs } from './list.js';
@@ -41,7 +41,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const options = toRunOptions(parsed.values);
   const filter = parseFilter(parsed.positional);
   const host = startHostShell();
-  const { project, warnings } = await loadProjectParallel(findProjectFile(process.cwd()), { displayBase: process.cwd(), strict: parsed.values['strict'] === true });
+  const { project, warnings } = loadProject(findProjectFile(process.cwd()), { displayBase: process.cwd(), strict: parsed.values['strict'] === true });
   for (const w of warnings) process.stderr.write(`warning: ${formatWarning(w)}\n`);
 
   if (parsed.values['list'] === true) {

@@ -2,7 +2,7 @@
  * Task discovery: every immediate subdirectory of a suite's directory that
  * holds a task.yaml is a task. Symlinked directories count; a dangling
  * symlink is skipped with a warning (the original panics there). Listing
- * is separate from parsing (task-file.ts) so files can be parsed in parallel.
+ * is separate from parsing each file (task-file.ts).
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';

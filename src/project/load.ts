@@ -8,9 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { collectTasks, listTaskEntries } from './discover.js';
 import type { SuiteDir } from './discover.js';
-import { parseTaskEntries } from './parallel-parse.js';
 import { parseTaskEntry } from './task-file.js';
-import type { TaskResult } from './task-file.js';
 import { ConfigError } from './errors.js';
 import type { ConfigWarning } from './errors.js';
 import { FieldReader } from './field-reader.js';
@@ -53,28 +51,11 @@ export function findProjectFile(start: string): string {
   }
 }
 
-/** Load a project, parsing task files one after the other. */
+/** Load a project: spread.yaml, then every suite's task files. */
 export function loadProject(file: string, options: LoadOptions = {}): LoadResult {
   const top = readTop(file, options);
   const opts = { backendNames: [...top.backendNames], strict: options.strict };
   return finish(top, (suite) => collectTasks(listTaskEntries(suite).map((e) => parseTaskEntry(e, opts)), top.warnings));
-}
-
-/**
- * Load a project, parsing task files on two threads when there are many
- * (snapd has 829): the same result and the same first error as loadProject.
- */
-export async function loadProjectParallel(file: string, options: LoadOptions = {}): Promise<LoadResult> {
-  const top = readTop(file, options);
-  const entries = top.suites.map((suite) => listTaskEntries(suite));
-  const results = await parseTaskEntries(entries.flat(), { backendNames: [...top.backendNames], strict: options.strict });
-  const bySuite = new Map<SuiteHead, TaskResult[]>();
-  let at = 0;
-  top.suites.forEach((suite, i) => {
-    bySuite.set(suite, results.slice(at, at + entries[i]!.length));
-    at += entries[i]!.length;
-  });
-  return finish(top, (suite) => collectTasks(bySuite.get(suite)!, top.warnings));
 }
 
 /** spread.yaml read and checked: everything but the tasks. */

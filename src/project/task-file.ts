@@ -1,7 +1,7 @@
 /**
  * One task.yaml: parsed, schema-checked and turned into a Task. Never
- * throws: the result carries the task, the warnings and the first error as
- * plain data, so parsing can happen on a worker thread (parallel-parse.ts).
+ * throws: the result carries the task, the warnings and the first error, so
+ * the loader reports them in file order.
  */
 import { readFileSync } from 'node:fs';
 import type { TaskEntry } from './discover.js';
