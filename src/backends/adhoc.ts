@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Backend as BackendConfig, Env, System } from '../project/types.js';
 import { readAddress, outputError } from '../remote/markers.js';
 import { runLocalScript } from '../remote/local-script.js';
-import { lateOutput } from '../remote/run-script.js';
+import { escapeBytes, lateOutput } from '../output.js';
 import { parseAddress } from '../remote/shell-words.js';
 import { resolveTimeouts } from '../run/timeouts.js';
 import { FatalError } from './backend.js';
@@ -32,7 +32,7 @@ export function adhocBackend(config: BackendConfig, ctx: BackendContext): Backen
     if (password === '') env.push(['SPREAD_PASSWORD', ctx.password]);
     const end = await runLocalScript({
       script, cwd: ctx.project.dir, env: env as Env, ...timeouts, signal: ctx.signal,
-      onWarn: (output) => ctx.log(`WARNING: ${label(system)} ${address ? 'discard' : 'allocate'} script running late. ${lateOutput(output)}`),
+      onWarn: (output) => ctx.log(`WARNING: ${label(system)} ${address ? 'discard' : 'allocate'} script running late. ${escapeBytes(lateOutput(output))}`),
     });
     ctx.log(`Output of ${label(system)} ${address ? 'discard' : 'allocate'} script:\n-----\n${end.output}\n-----`, 'debug');
     if (end.kind === 'fatal') throw new FatalError(end.message);

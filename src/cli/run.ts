@@ -24,7 +24,7 @@ export interface RunCommandInput {
   readonly filter: Filter;
   readonly options: RunOptions;
   readonly host: HostRunner;
-  readonly write: (text: string) => void;
+  readonly write: (text: string | Uint8Array) => void;
   readonly reporters?: readonly Reporter[];
   /** Opens interactive shells (-debug, -shell...); without it those modes are refused. */
   readonly openShell?: OpenShell;

@@ -20,8 +20,8 @@
  *   and a kill of the group loses no output already written.
  */
 import { randomBytes } from 'node:crypto';
-import { StringDecoder } from 'node:string_decoder';
 import type { ClientChannel } from 'ssh2';
+import { OutputBuffer } from '../output.js';
 import { ConnectionLostError, type ExecResult } from './session.js';
 
 const agentScript = (token: string): string => `spread_agent() {
@@ -95,7 +95,7 @@ interface Running {
 }
 
 export interface AgentRunOptions {
-  readonly onOutput?: (chunk: string) => void;
+  readonly onOutput?: (chunk: Buffer) => void;
   readonly signal?: AbortSignal;
   /** Sends SIGKILL to a process group on the target (over another channel). */
   readonly kill: (pgid: number) => Promise<void>;
@@ -150,24 +150,21 @@ export class Agent {
   run(script: string, opts: AgentRunOptions): Promise<ExecResult> {
     if (this.gone) return Promise.reject(this.gone);
     return new Promise<ExecResult>((resolve, reject) => {
-      const decoder = new StringDecoder('utf8');
-      const parts: string[] = [];
+      const output = new OutputBuffer();
       let pgid: number | undefined;
       let killed = false;
       let graceTimer: NodeJS.Timeout | undefined;
-      const emit = (text: string) => {
-        if (!text) return;
-        parts.push(text);
-        opts.onOutput?.(text);
+      const emit = (bytes: Buffer) => {
+        output.push(bytes);
+        opts.onOutput?.(bytes);
       };
       const finish = (result: { exitCode: number } | { error: Error }) => {
         if (this.running !== running) return;
         this.running = undefined;
         clearTimeout(graceTimer);
         opts.signal?.removeEventListener('abort', onAbort);
-        emit(decoder.end());
         if ('error' in result && !killed) reject(result.error);
-        else resolve({ exitCode: 'exitCode' in result ? result.exitCode : 137, output: parts.join(''), killed });
+        else resolve({ exitCode: 'exitCode' in result ? result.exitCode : 137, output: output.output(), killed });
       };
       const sendKill = () => { if (pgid !== undefined) opts.kill(pgid).catch(() => {}); };
       const onAbort = () => {
@@ -181,7 +178,7 @@ export class Agent {
       };
       const running: Running = {
         onStart: (id) => { pgid = id; if (killed) sendKill(); },
-        onOutput: (bytes) => emit(decoder.write(bytes)),
+        onOutput: emit,
         onEnd: (status) => finish({ exitCode: status }),
         onGone: (error) => finish({ error }),
       };

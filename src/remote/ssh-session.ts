@@ -20,6 +20,7 @@ import net from 'node:net';
 import { PassThrough, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { Client, type ClientChannel, type PseudoTtyOptions } from 'ssh2';
+import { EMPTY_OUTPUT, OutputBuffer } from '../output.js';
 import { Agent } from './ssh-agent.js';
 import { globQuote, parseAddress, shellQuote } from './shell-words.js';
 import { ConnectionLostError, type ExecRequest, type ExecResult, type Session, type TtyStreams } from './session.js';
@@ -157,7 +158,7 @@ class SshSession implements Session {
   }
 
   private async execAgent(request: ExecRequest): Promise<ExecResult> {
-    const notRun: ExecResult = { exitCode: 137, output: '', killed: true };
+    const notRun: ExecResult = { exitCode: 137, output: EMPTY_OUTPUT, killed: true };
     if (request.signal?.aborted) return notRun;
     // A login that hangs must not outlive the caller's kill timeout.
     const agent = await untilAborted(this.getAgent(), request.signal);
@@ -307,7 +308,7 @@ const runOnTty = (ch: ClientChannel, tty: TtyStreams, request: ExecRequest, lost
     const stdout = tty.stdout as NodeJS.WriteStream;
     const wasRaw = stdin.isTTY ? stdin.isRaw : undefined;
     if (stdin.isTTY) stdin.setRawMode(true);
-    const parts: string[] = [];
+    const output = new OutputBuffer();
     let code: number | undefined;
     let killed = false;
     const onInput = (d: Buffer | string) => ch.write(d);
@@ -318,9 +319,8 @@ const runOnTty = (ch: ClientChannel, tty: TtyStreams, request: ExecRequest, lost
     if (stdout.isTTY) stdout.on('resize', onResize);
     request.signal?.addEventListener('abort', onAbort, { once: true });
     ch.on('data', (d: Buffer) => {
-      const text = d.toString();
-      parts.push(text);
-      request.onOutput?.(text);
+      output.push(d);
+      request.onOutput?.(d);
       tty.stdout.write(d);
     });
     ch.on('exit', (c: number | null) => { code = c ?? 255; });
@@ -332,7 +332,7 @@ const runOnTty = (ch: ClientChannel, tty: TtyStreams, request: ExecRequest, lost
       request.signal?.removeEventListener('abort', onAbort);
       const error = lost();
       if (code === undefined && !killed) reject(error ?? new ConnectionLostError('connection lost during an interactive script'));
-      else resolve({ exitCode: code ?? 137, output: parts.join(''), killed });
+      else resolve({ exitCode: code ?? 137, output: output.output(), killed });
     });
     if (request.signal?.aborted) onAbort();
   });

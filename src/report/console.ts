@@ -5,12 +5,14 @@
  * and its output. The summary closes the run.
  */
 import type { Reporter, RunEvent, Stamped, Verb } from '../events.js';
-import { lateOutput } from '../remote/run-script.js';
+import { errorBytes } from '../events.js';
+import { isEmptyOutput, lateOutput, outputBytes } from '../output.js';
 import { exportLine } from '../remote/script.js';
 import { summarize, summaryLines } from './summary.js';
 
 export interface ConsoleOptions {
-  readonly write: (text: string) => void;
+  /** Gets the exact bytes of script output (never decoded), strings for the rest. */
+  readonly write: (text: string | Uint8Array) => void;
   readonly verbosity: 0 | 1 | 2;
   /** Print the summary at the end (not for -discard and -gc). @default true */
   readonly summary?: boolean;
@@ -37,13 +39,13 @@ const MACHINE: Record<string, (e: { machine: string; address?: string }) => stri
   reconnected: (e) => `Reconnected to ${e.machine}.`,
 };
 
-/** Output framed as the original frames it in errors: one line as is, more between dashes. */
-const framed = (text: string): string => (text.includes('\n') ? `\n-----\n${text}\n-----` : text);
 
 export function consoleReporter(o: ConsoleOptions): Reporter {
   const results: RunEvent[] = [];
-  const print = (at: number, message: string, level = 0) => {
-    if (level <= o.verbosity) o.write(`${timestamp(at)} ${message}\n`);
+  const print = (at: number, message: string | readonly (string | Buffer)[], level = 0) => {
+    if (level > o.verbosity) return;
+    if (typeof message === 'string') o.write(`${timestamp(at)} ${message}\n`);
+    else o.write(Buffer.concat([Buffer.from(`${timestamp(at)} `), ...message.map((m) => (typeof m === 'string' ? Buffer.from(m) : m)), Buffer.from('\n')]));
   };
   const where = (e: { machine: string; context: string }) => `${e.machine} (${e.context})`;
   return {
@@ -57,14 +59,14 @@ export function consoleReporter(o: ConsoleOptions): Reporter {
       print(e.at, `${TITLE[e.verb]} ${e.context} (${e.machine})${seq}...`);
       if (o.verbosity >= 2) print(e.at, `Sending script for ${where(e)}:\n-----\n${e.env.map(exportLine).join('\n')}\n\n${e.script}\n------`, 2);
     },
-    'script-warn': (e) => print(e.at, `WARNING: ${where(e)} running late. ${lateOutput(e.output)}`),
+    'script-warn': (e) => print(e.at, [`WARNING: ${where(e)} running late. `, lateOutput(e.output)]),
     'script-end': (e) => {
-      if (e.output !== '') print(e.at, `Output from running script on ${where(e)}:\n-----\n${e.output}\n-----`, 2);
-      if (!e.ok) print(e.at, `Error ${e.verb} ${e.context} (${e.machine}) : ${e.error ?? ''}`);
+      if (!isEmptyOutput(e.output)) print(e.at, [`Output from running script on ${where(e)}:\n-----\n`, outputBytes(e.output), '\n-----'], 2);
+      if (!e.ok) print(e.at, [`Error ${e.verb} ${e.context} (${e.machine}) : `, e.error ? errorBytes(e.error, e.output) : '']);
     },
     'debug-output': (e) => {
-      if (e.error !== undefined) print(e.at, `Error debugging ${e.context} (${e.machine}) : ${e.error}`);
-      else print(e.at, `Debug output for ${e.context} (${e.machine}) : ${framed(e.output)}`);
+      if (e.error !== undefined) print(e.at, [`Error debugging ${e.context} (${e.machine}) : `, errorBytes(e.error, e.output)]);
+      else print(e.at, [`Debug output for ${e.context} (${e.machine}) : `, errorBytes({ exitCode: 0 }, e.output)]);
     },
     reboot: (e) => print(e.at, e.phase === 'requested' ? `Rebooting on ${where(e)} as requested...` : `Reboot on ${where(e)} is taking a while...`),
     result: (e) => void results.push(e),

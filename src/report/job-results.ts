@@ -4,6 +4,8 @@
  * that failed for it (at any level) with its error and output.
  */
 import type { Outcome, Reporter } from '../events.js';
+import { errorText } from '../events.js';
+import { outputText } from '../output.js';
 import type { Job, Level } from '../project/types.js';
 
 export interface Failure {
@@ -50,7 +52,7 @@ export function recordRun(onEnd: (record: RunRecord) => void, now: () => number 
     'script-end': (e) => {
       if (e.ok) return;
       const r = resultOf(e.job);
-      r.failure ??= { level: e.level, verb: e.verb, context: e.context, error: e.error ?? '', output: e.output };
+      r.failure ??= { level: e.level, verb: e.verb, context: e.context, error: e.error ? errorText(e.error, e.output) : '', output: outputText(e.output) };
     },
     result: (e) => void resultOf(e.job).outcomes.push(e.outcome),
     'job-end': (e) => {

@@ -29,7 +29,7 @@ import { createGzip } from 'node:zlib';
 import tar from 'tar-stream';
 import type { Env } from '../project/types.js';
 import { runLocalScript } from '../remote/local-script.js';
-import { lateOutput } from '../remote/run-script.js';
+import { escapeBytes, lateOutput } from '../output.js';
 import { outputError } from '../remote/markers.js';
 import { resolveTimeouts } from './timeouts.js';
 import { compileExcludes, type ExcludeMatcher } from './tar-exclude.js';
@@ -265,7 +265,7 @@ const repackInto = async (o: PackOptions, script: string, sink: Writable): Promi
     script, cwd: o.dir, env: o.env, warnMs, killMs, extraFds: 2,
     ...(o.hostEnv ? { hostEnv: o.hostEnv } : {}),
     signal: o.signal ? AbortSignal.any([o.signal, stop.signal]) : stop.signal,
-    onWarn: (output) => o.onWarning(`local script running late. ${lateOutput(output)}`),
+    onWarn: (output) => o.onWarning(`local script running late. ${escapeBytes(lateOutput(output))}`),
     onSpawn: ([a, b]) => {
       fd3 = a as Writable;
       fd4 = b as Readable;

@@ -3,12 +3,13 @@
  * original's Runner.run does: events around it, the REBOOT loop, the debug
  * script after a failure, and the interactive hooks of -debug and -shell.
  */
-import type { Emit, ScriptRef, Verb } from '../events.js';
+import type { Emit, ScriptError, ScriptRef, Verb } from '../events.js';
+import type { Output } from '../output.js';
+import { EMPTY_OUTPUT, isEmptyOutput, joinOutputs, outputOf } from '../output.js';
 import type { Evaluated } from '../project/evaluate.js';
 import { setVar } from '../project/env.js';
 import { jobEnv } from '../project/job-env.js';
 import type { Env, Job, Level } from '../project/types.js';
-import { exitMessage, outputError } from '../remote/markers.js';
 import { runScript } from '../remote/run-script.js';
 import type { ScriptEnd } from '../remote/run-script.js';
 import { renderScript } from '../remote/script.js';
@@ -54,8 +55,8 @@ export interface LevelCall {
 
 export interface LevelResult {
   readonly ok: boolean;
-  readonly output: string;
-  readonly error?: string;
+  readonly output: Output;
+  readonly error?: ScriptError;
 }
 
 export const contextOf = (job: Job, level: Level): string =>
@@ -67,7 +68,7 @@ export const dirOf = (link: MachineLink, job: Job, level: Level): string =>
 
 export async function runLevel(link: MachineLink, w: WorkerEnv, call: LevelCall): Promise<LevelResult> {
   const script = call.script.trim();
-  if (script === '') return { ok: true, output: '' };
+  if (script === '') return { ok: true, output: EMPTY_OUTPUT };
   const { job, level, verb } = call;
   const ref: ScriptRef = { machine: link.label, job, level, verb, context: contextOf(job, level) };
   const dir = dirOf(link, job, level);
@@ -81,8 +82,8 @@ export async function runLevel(link: MachineLink, w: WorkerEnv, call: LevelCall)
   if (verb === 'executing' && (interaction.kind === 'shell' || around.before)) {
     await shell(link, w, job, dir, env, `Starting shell instead of ${verb} ${job.name}...`);
     if (interaction.kind === 'shell') {
-      w.emit({ type: 'script-end', ...ref, ok: true, durationMs: 0, output: '' });
-      return { ok: true, output: '' };
+      w.emit({ type: 'script-end', ...ref, ok: true, durationMs: 0, output: EMPTY_OUTPUT });
+      return { ok: true, output: EMPTY_OUTPUT };
     }
   }
 
@@ -121,7 +122,7 @@ interface Prepared {
 
 /** The script, run again after each REBOOT with SPREAD_REBOOT set to the key or the count (spec §5.5). */
 async function runWithReboots(link: MachineLink, w: WorkerEnv, ref: ScriptRef, p: Prepared): Promise<LevelResult> {
-  const outputs: string[] = [];
+  const outputs: Output[] = [];
   const where = `${link.label} (${ref.context})`;
   let key = '';
   for (let reboot = 0; ; reboot++) {
@@ -139,22 +140,22 @@ async function runWithReboots(link: MachineLink, w: WorkerEnv, ref: ScriptRef, p
       });
     } catch (err) {
       if (!(err instanceof ConnectionLostError)) throw err;
-      outputs.push(`<connection to ${link.name} lost>`);
+      outputs.push(outputOf(`<connection to ${link.name} lost>`));
       await link.recover();
-      return { ok: false, output: outputs.join('\n'), error: `connection to ${link.name} lost` };
+      return { ok: false, output: joinOutputs(outputs), error: { message: `connection to ${link.name} lost` } };
     }
     outputs.push(end.output);
-    const output = outputs.join('\n');
+    const output = joinOutputs(outputs);
     if (end.kind === 'ok') return { ok: true, output };
-    if (end.kind === 'error') return { ok: false, output, error: end.message };
-    if (end.kind === 'failed') return { ok: false, output, error: outputError(output, exitMessage(end.exitCode)) };
-    if (reboot >= MAX_REBOOTS + 1) return { ok: false, output, error: `rebooted on ${where} more than ${MAX_REBOOTS} times` };
+    if (end.kind === 'error') return { ok: false, output, error: { message: end.message } };
+    if (end.kind === 'failed') return { ok: false, output, error: { exitCode: end.exitCode } };
+    if (reboot >= MAX_REBOOTS + 1) return { ok: false, output, error: { message: `rebooted on ${where} more than ${MAX_REBOOTS} times` } };
     w.emit({ type: 'reboot', ...ref, phase: 'requested' });
     key = end.key;
     try {
       await link.reboot(where, p.warnMs, p.killMs, () => w.emit({ type: 'reboot', ...ref, phase: 'slow' }));
     } catch (err) {
-      return { ok: false, output, error: (err as Error).message };
+      return { ok: false, output, error: { message: (err as Error).message } };
     }
   }
 }
@@ -169,13 +170,13 @@ async function runDebug(link: MachineLink, w: WorkerEnv, ref: ScriptRef, p: Prep
       signal: w.abort,
     });
     if (end.kind === 'ok') {
-      if (end.output !== '') w.emit({ type: 'debug-output', ...ref, output: end.output });
+      if (!isEmptyOutput(end.output)) w.emit({ type: 'debug-output', ...ref, output: end.output });
     } else {
-      const error = end.kind === 'error' ? end.message : end.kind === 'failed' ? outputError(end.output, exitMessage(end.exitCode)) : 'reboot requested in a debug script';
+      const error: ScriptError = end.kind === 'error' ? { message: end.message } : end.kind === 'failed' ? { exitCode: end.exitCode } : { message: 'reboot requested in a debug script' };
       w.emit({ type: 'debug-output', ...ref, output: end.output, error });
     }
   } catch (err) {
-    w.emit({ type: 'debug-output', ...ref, output: '', error: (err as Error).message });
+    w.emit({ type: 'debug-output', ...ref, output: EMPTY_OUTPUT, error: { message: (err as Error).message } });
     if (err instanceof ConnectionLostError) await link.recover();
   }
 }

@@ -10,6 +10,7 @@ import type { Backend, Machine } from '../backends/backend.js';
 import { FatalError, machineName } from '../backends/backend.js';
 import type { Emit } from '../events.js';
 import type { System } from '../project/types.js';
+import { outputText } from '../output.js';
 import type { Session } from '../remote/session.js';
 import type { ReuseFile } from './reuse-file.js';
 import type { RunOptions } from './options.js';
@@ -88,8 +89,9 @@ export class MachineLink {
 
   async bootId(): Promise<string> {
     const r = await this.session.exec({ script: 'cat /proc/sys/kernel/random/boot_id' });
-    if (r.exitCode !== 0) throw new Error(`cannot obtain the remote system boot_id: ${r.output.trim()}`);
-    return r.output.trim();
+    const output = outputText(r.output).trim();
+    if (r.exitCode !== 0) throw new Error(`cannot obtain the remote system boot_id: ${output}`);
+    return output;
   }
 
   /**
@@ -247,8 +249,9 @@ async function sendContentNow(shared: LinkShared, link: MachineLink, reused: boo
 
 async function missingOrEmpty(session: Session, dir: string): Promise<boolean> {
   const r = await session.exec({ script: `! test -e '${dir}' || ls -a '${dir}'` });
-  if (r.exitCode !== 0) throw new Error(`cannot check if ${dir} is empty: ${r.output.trim()}`);
-  return r.output.split('\n').every((l) => l.trim() === '' || l.trim() === '.' || l.trim() === '..');
+  const output = outputText(r.output);
+  if (r.exitCode !== 0) throw new Error(`cannot check if ${dir} is empty: ${output.trim()}`);
+  return output.split('\n').every((l) => l.trim() === '' || l.trim() === '.' || l.trim() === '..');
 }
 
 async function reuseMachine(shared: LinkShared, backend: Backend, system: System, worker: number): Promise<MachineLink | undefined> {

@@ -8,6 +8,8 @@
  */
 import type { Backend } from '../backends/backend.js';
 import type { Outcome } from '../events.js';
+import { errorText } from '../events.js';
+import { outputText } from '../output.js';
 import type { Job, Suite, System } from '../project/types.js';
 import { fetchArtifacts } from './artifacts.js';
 import { runLevel } from './level-script.js';
@@ -167,7 +169,7 @@ async function runTask(input: WorkerInput, link: MachineLink, job: Job, run: (c:
   let badProject = false;
   /** Whether a failure ends the repeats. */
   const stops = (failure: LevelResult): boolean => {
-    if (!until || until.test(failure.output) || until.test(failure.error ?? '')) return true;
+    if (!until || until.test(outputText(failure.output)) || (failure.error && until.test(errorText(failure.error, failure.output)))) return true;
     w.emit({ type: 'log', level: 'info', message: `Failure of ${job.name} does not match -repeat-until, repeating...` });
     return false;
   };
