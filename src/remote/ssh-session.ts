@@ -21,7 +21,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { Client, type ClientChannel, type PseudoTtyOptions } from 'ssh2';
 import { EMPTY_OUTPUT, OutputBuffer } from '../output.js';
-import { Agent } from './ssh-agent.js';
+import { Agent, AgentGoneError } from './ssh-agent.js';
 import { globQuote, parseAddress, shellQuote } from './shell-words.js';
 import { ConnectionLostError, type ExecRequest, type ExecResult, type Session, type TtyStreams } from './session.js';
 
@@ -160,14 +160,21 @@ class SshSession implements Session {
   private async execAgent(request: ExecRequest): Promise<ExecResult> {
     const notRun: ExecResult = { exitCode: 137, output: EMPTY_OUTPUT, killed: true };
     if (request.signal?.aborted) return notRun;
-    // A login that hangs must not outlive the caller's kill timeout.
-    const agent = await untilAborted(this.getAgent(), request.signal);
-    if (!agent || request.signal?.aborted) return notRun;
-    return agent.run(request.script, {
-      onOutput: request.onOutput, signal: request.signal,
-      kill: (pgid) => this.command(`kill -9 -- -${pgid}`, { priority: true }).then(() => {}),
-      killGraceMs: this.opts.killGraceMs ?? 5_000,
-    });
+    for (let attempt = 1; ; attempt++) {
+      // A login that hangs must not outlive the caller's kill timeout.
+      const agent = await untilAborted(this.getAgent(), request.signal);
+      if (!agent || request.signal?.aborted) return notRun;
+      try {
+        return await agent.run(request.script, {
+          onOutput: request.onOutput, signal: request.signal,
+          kill: (pgids) => this.command(`kill -9 -- ${pgids.map((g) => `-${g}`).join(' ')}`, { priority: true }).then(() => {}),
+          killGraceMs: this.opts.killGraceMs ?? 5_000,
+        });
+      } catch (err) {
+        // The agent was gone before the script started (a previous script killed it): nothing ran, try a new one.
+        if (!(err instanceof AgentGoneError) || attempt >= 2) throw err;
+      }
+    }
   }
 
   // A new agent when there is none or the last one died (a script may kill it).
