@@ -32,8 +32,9 @@
  *   of a script the client gave up on is dropped by its number.
  * - Every agent process is named `spread-agent` (argv[0]). At start an agent
  *   removes what agents of dead connections left (processes named so whose
- *   session leader is gone or no longer under sshd, with the script groups
- *   they ran) and the temp directories of earlier versions.
+ *   session leader, the channel's shell, is gone or was orphaned by the
+ *   server's connection process, with the script groups they ran) and the
+ *   temp directories of earlier versions.
  */
 import { randomBytes } from 'node:crypto';
 import type { ClientChannel } from 'ssh2';
@@ -44,17 +45,19 @@ const NAME = 'spread-agent';
 
 const agentScript = (token: string): string => `exec -a ${NAME} /bin/bash -s
 spread_sweep() {
-  local p c st
+  local p c st me
   rm -rf -- "\${TMPDIR:-/tmp}"/spread-agent.* /tmp/spread-agent.*
+  read -r st < /proc/$BASHPID/stat && set -- \${st##*) } && me=$4
   for p in /proc/[0-9]*; do
     c=
     { read -r -d '' c < "$p/cmdline"; } 2> /dev/null
     [[ $c == ${NAME} ]] || continue
     read -r st < "$p/stat" || continue
     set -- \${st##*) }
+    [[ $4 == "$me" ]] && continue
     if read -r st < "/proc/$4/stat"; then
       set -- \${st##*) }
-      read -r c < "/proc/$2/comm" && [[ $c == sshd* ]] && continue
+      [[ $2 != 1 ]] && continue
     fi
     for c in $(cat "$p"/task/*/children); do kill -9 -- "-$c"; done
     kill -9 "\${p#/proc/}"
