@@ -7,9 +7,10 @@
  * arrive.
  *
  * Shared by the code that runs scripts and by the reporters: it imports
- * nothing of either.
+ * nothing of either (only project/ helpers).
  */
 import { isUtf8 } from 'node:buffer';
+import { utf8SequenceLength } from './project/utf8.js';
 
 /** Bounded output: `head`, then `elided` bytes not kept, then `tail`. */
 export interface Output {
@@ -232,7 +233,7 @@ export function escapeBytes(bytes: Uint8Array): string {
   let start = 0;
   let i = 0;
   while (i < b.length) {
-    const n = utf8Length(b, i);
+    const n = utf8SequenceLength(b, i);
     if (n > 0) {
       i += n;
       continue;
@@ -242,21 +243,6 @@ export function escapeBytes(bytes: Uint8Array): string {
     start = i;
   }
   return text + b.toString('utf8', start, i);
-}
-
-// Length of the valid UTF-8 sequence at b[i], or 0 when it is not one.
-function utf8Length(b: Buffer, i: number): number {
-  const c = b[i]!;
-  if (c < 0x80) return 1;
-  const cont = (k: number, lo = 0x80, hi = 0xbf): boolean => i + k < b.length && b[i + k]! >= lo && b[i + k]! <= hi;
-  if (c >= 0xc2 && c <= 0xdf) return cont(1) ? 2 : 0;
-  if (c === 0xe0) return cont(1, 0xa0) && cont(2) ? 3 : 0;
-  if (c === 0xed) return cont(1, 0x80, 0x9f) && cont(2) ? 3 : 0;
-  if (c >= 0xe1 && c <= 0xef) return cont(1) && cont(2) ? 3 : 0;
-  if (c === 0xf0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
-  if (c >= 0xf1 && c <= 0xf3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
-  if (c === 0xf4) return cont(1, 0x80, 0x8f) && cont(2) && cont(3) ? 4 : 0;
-  return 0;
 }
 
 /** The last line (after the last newline), as text; within the kept bytes. */

@@ -12,7 +12,7 @@ import { cleanPath, TASK_NAME } from './names.js';
 import { checkSchema } from './schema-check.js';
 import { checkSelectionLists } from './selection-lists.js';
 import type { Task, Where } from './types.js';
-import { isMap, parseYaml } from './yaml-source.js';
+import { decodeYaml, isMap, parseYaml } from './yaml-source.js';
 
 export interface TaskOptions {
   readonly backendNames: readonly string[];
@@ -29,12 +29,13 @@ export function parseTaskEntry(entry: TaskEntry, o: TaskOptions): TaskResult {
   if (entry.kind === 'dangling') return { warnings: [{ message: `skipping ${entry.dirName}: dangling symlink`, where: { file: entry.display } }] };
   const warnings: ConfigWarning[] = [];
   try {
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = readFileSync(entry.path, 'utf8');
+      bytes = readFileSync(entry.path);
     } catch (err) {
       throw new ConfigError(`cannot read: ${(err as Error).message}`, { file: entry.display });
     }
+    const text = decodeYaml(entry.display, bytes);
     return { task: readTask(entry, text, o, warnings), warnings };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
