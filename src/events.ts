@@ -28,6 +28,8 @@ export interface ScriptRef {
   readonly verb: Verb;
   /** `backend:system`, `backend:system:suite/` or the job name, by level. */
   readonly context: string;
+  /** The worker running it, from 1 within its system (several may share a machine label). */
+  readonly worker?: number;
 }
 
 export type MachineAction =

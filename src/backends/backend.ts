@@ -41,9 +41,11 @@ export interface Machine {
   reuseEntry(): ReuseEntry;
 }
 
-/** `backend:system (label)`, the way the original names a server in its log. */
-export const machineName = (m: Pick<Machine, 'system' | 'label'>): string =>
-  `${m.system.backend}:${m.system.name} (${m.label})`;
+/** `backend:system (label)`, the way the original names a server in its log (just `backend:system` when that is the label). */
+export const machineName = (m: Pick<Machine, 'system' | 'label'>): string => {
+  const system = `${m.system.backend}:${m.system.name}`;
+  return m.label === system ? system : `${system} (${m.label})`;
+};
 
 /** Options shared by every backend, from the command line. */
 export interface BackendContext {

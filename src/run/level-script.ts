@@ -70,7 +70,7 @@ export async function runLevel(link: MachineLink, w: WorkerEnv, call: LevelCall)
   const script = call.script.trim();
   if (script === '') return { ok: true, output: EMPTY_OUTPUT };
   const { job, level, verb } = call;
-  const ref: ScriptRef = { machine: link.label, job, level, verb, context: contextOf(job, level) };
+  const ref: ScriptRef = { machine: link.label, job, level, verb, context: contextOf(job, level), worker: link.worker };
   const dir = dirOf(link, job, level);
   // SPREAD_PATH is the project's path on this machine.
   const env = jobEnv(job, w.evaluated, link.remotePath);
@@ -139,7 +139,8 @@ async function runWithReboots(link: MachineLink, w: WorkerEnv, ref: ScriptRef, p
         onOutput: (chunk) => w.emit({ type: 'script-output', ...ref, chunk }),
       });
     } catch (err) {
-      if (!(err instanceof ConnectionLostError)) throw err;
+      // Whatever happened to the machine, this script failed and the worker goes on.
+      if (!(err instanceof ConnectionLostError)) return { ok: false, output: joinOutputs(outputs), error: { message: (err as Error).message } };
       outputs.push(outputOf(`<connection to ${link.name} lost>`));
       await link.recover();
       return { ok: false, output: joinOutputs(outputs), error: { message: `connection to ${link.name} lost` } };

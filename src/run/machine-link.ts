@@ -108,16 +108,22 @@ export class MachineLink {
     await sleep(200);
     await old.close().catch(() => {});
     for (;;) {
+      let live = false;
       try {
         const session = await this.machine.connect(AbortSignal.timeout(5000));
         this.session = session;
         if ((await this.bootId().catch(() => before)) !== before) return;
-        await session.close().catch(() => {});
+        live = true;
       } catch {
         // Not back yet.
       }
       const now = Date.now();
-      if (now - started > killMs) throw new Error(`kill-timeout reached after ${context} reboot request`);
+      if (now - started > killMs) {
+        // The next job needs a live session: the one just made (the machine never went down), or a new one.
+        if (!live) await this.recover();
+        throw new Error(`kill-timeout reached after ${context} reboot request`);
+      }
+      if (live) await this.session.close().catch(() => {});
       if (now > nextWarn) {
         onSlow();
         nextWarn += warnMs;
