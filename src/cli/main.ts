@@ -9,6 +9,7 @@ import type { Reporter } from '../events.js';
 import { parseTimeout, TIMEOUT_HINT } from '../project/duration.js';
 import { jsonReporter } from '../report/json.js';
 import { junitReporter } from '../report/junit.js';
+import { logsReporter } from '../report/logs.js';
 import { ConfigError, formatWarning } from '../project/errors.js';
 import { parseFilter } from '../project/filter.js';
 import { findProjectFile, loadProject } from '../project/load.js';
@@ -57,11 +58,12 @@ async function main(argv: readonly string[]): Promise<number> {
   const gate = status
     ? new TerminalGate(status.write, { hold: () => status.pause(), release: () => status.resume() })
     : new TerminalGate((text) => process.stdout.write(text));
-  const reporters = [...fileReporters(parsed.values), ...(status ? [progressReporter(status.update)] : [])];
+  const logs = typeof parsed.values['logs'] === 'string' && parsed.values['logs'] !== '' ? parsed.values['logs'] : undefined;
+  const reporters = [...fileReporters(parsed.values, logs), ...(status ? [progressReporter(status.update)] : [])];
   let code: number;
   try {
     code = await runCommand({
-    project, filter, options, host: (cmd) => host.run(cmd), write: gate.write, reporters,
+    project, filter, options, host: (cmd) => host.run(cmd), write: gate.write, reporters, ...(logs ? { logs } : {}),
     ...(dialTimeoutMs !== undefined ? { dialTimeoutMs } : {}),
     ...(interactive.length > 0 ? { openShell: interactiveShell(gate, process.stdin, process.stdout) } : {}),
     });
@@ -76,13 +78,14 @@ async function main(argv: readonly string[]): Promise<number> {
 const wantsStatusLine = (): boolean =>
   process.stdout.isTTY === true && process.env['CI'] !== 'true' && !process.env['SPREAD_NO_PROGRESS'] && process.env['TERM'] !== 'dumb';
 
-/** -junit and -json: reports written when the run ends. */
-function fileReporters(values: Record<string, unknown>): Reporter[] {
+/** -junit and -json: reports written when the run ends; -logs: files written as scripts run. */
+function fileReporters(values: Record<string, unknown>, logs: string | undefined): Reporter[] {
   const reporters: Reporter[] = [];
   const junit = values['junit'];
   const json = values['json'];
-  if (typeof junit === 'string' && junit !== '') reporters.push(junitReporter((xml) => writeFileSync(junit, xml)));
-  if (typeof json === 'string' && json !== '') reporters.push(jsonReporter((text) => writeFileSync(json, text)));
+  if (typeof junit === 'string' && junit !== '') reporters.push(junitReporter((xml) => writeFileSync(junit, xml), logs));
+  if (typeof json === 'string' && json !== '') reporters.push(jsonReporter((text) => writeFileSync(json, text), logs));
+  if (logs !== undefined) reporters.push(logsReporter({ dir: logs, warn: (message) => process.stderr.write(`warning: ${message}\n`) }));
   return reporters;
 }
 

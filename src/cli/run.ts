@@ -25,6 +25,8 @@ export interface RunCommandInput {
   readonly options: RunOptions;
   readonly host: HostRunner;
   readonly write: (text: string | Uint8Array) => void;
+  /** The -logs directory, for the console to point at. */
+  readonly logs?: string;
   readonly reporters?: readonly Reporter[];
   /** Opens interactive shells (-debug, -shell...); without it those modes are refused. */
   readonly openShell?: OpenShell;
@@ -40,7 +42,7 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
   const events: RunEvent[] = [];
   const quiet = options.discard || options.gc;
   const emit = fanOut([
-    consoleReporter({ write: input.write, verbosity: options.verbosity, summary: !quiet }),
+    consoleReporter({ write: input.write, verbosity: options.verbosity, summary: !quiet, ...(input.logs ? { logs: input.logs } : {}) }),
     { result: (e) => void events.push(e), artifacts: (e) => void events.push(e) },
     ...(input.reporters ?? []),
   ]);

@@ -26,6 +26,8 @@ export const SPREAD_FLAGS: readonly FlagSpec[] = [
   { name: 'history', kind: 'bool', help: 'Start the jobs that took longest last time first (default; -history=false for the plain random order)' },
   { name: 'junit', kind: 'string', arg: 'file', help: 'Also write a JUnit XML report of the jobs to this file' },
   { name: 'json', kind: 'string', arg: 'file', help: 'Also write a JSON report of the run and its jobs to this file' },
+  { name: 'logs', kind: 'string', arg: 'dir', help: 'Write the full output and timings of every script to files in this directory, one per job and per level (no ":" in names)' },
+  { name: 'artifacts-safe-names', kind: 'bool', help: 'Name -artifacts directories as -logs files are named (":" as "__"), for CI artifact uploaders' },
 ];
 
 export const USAGE_LINE = 'Usage: spread [flags] [filter ...]\n\nFilters select jobs named backend:system:suite/task:variant (see docs/filters.md).';

@@ -4,10 +4,12 @@
  * with raw continuation lines. -v adds progress details, -vv every script
  * and its output. The summary closes the run.
  */
-import type { Reporter, RunEvent, Stamped, Verb } from '../events.js';
+import { join } from 'node:path';
+import type { Reporter, RunEvent, ScriptRef, Stamped, Verb } from '../events.js';
 import { errorBytes } from '../events.js';
 import { isEmptyOutput, lateOutput, outputBytes } from '../output.js';
 import { exportLine } from '../remote/script.js';
+import { logPath } from './log-names.js';
 import { summarize, summaryLines } from './summary.js';
 
 export interface ConsoleOptions {
@@ -16,6 +18,8 @@ export interface ConsoleOptions {
   readonly verbosity: 0 | 1 | 2;
   /** Print the summary at the end (not for -discard and -gc). @default true */
   readonly summary?: boolean;
+  /** The -logs directory: failures say which file has the full output. */
+  readonly logs?: string;
 }
 
 const pad = (n: number): string => String(n).padStart(2, '0');
@@ -48,6 +52,7 @@ export function consoleReporter(o: ConsoleOptions): Reporter {
     else o.write(Buffer.concat([Buffer.from(`${timestamp(at)} `), ...message.map((m) => (typeof m === 'string' ? Buffer.from(m) : m)), Buffer.from('\n')]));
   };
   const where = (e: { machine: string; context: string }) => `${e.machine} (${e.context})`;
+  const logOf = (e: ScriptRef): string | undefined => (o.logs === undefined ? undefined : join(o.logs, logPath(e)));
   return {
     log: (e) => print(e.at, e.message, e.level === 'info' ? 0 : e.level === 'verbose' ? 1 : 2),
     machine: (e) => {
@@ -61,8 +66,11 @@ export function consoleReporter(o: ConsoleOptions): Reporter {
     },
     'script-warn': (e) => print(e.at, [`WARNING: ${where(e)} running late. `, lateOutput(e.output)]),
     'script-end': (e) => {
-      if (!isEmptyOutput(e.output)) print(e.at, [`Output from running script on ${where(e)}:\n-----\n`, outputBytes(e.output), '\n-----'], 2);
-      if (!e.ok) print(e.at, [`Error ${e.verb} ${e.context} (${e.machine}) : `, e.error ? errorBytes(e.error, e.output) : '']);
+      const log = logOf(e);
+      if (!isEmptyOutput(e.output)) print(e.at, [`Output from running script on ${where(e)}:\n-----\n`, outputBytes(e.output, log), '\n-----'], 2);
+      if (e.ok) return;
+      print(e.at, [`Error ${e.verb} ${e.context} (${e.machine}) : `, e.error ? errorBytes(e.error, e.output, log) : '']);
+      if (log !== undefined) print(e.at, `Full log of ${e.verb} ${e.context}: ${log}`);
     },
     'debug-output': (e) => {
       if (e.error !== undefined) print(e.at, [`Error debugging ${e.context} (${e.machine}) : `, errorBytes(e.error, e.output)]);

@@ -6,7 +6,9 @@
 import type { Outcome, Reporter } from '../events.js';
 import { errorText } from '../events.js';
 import { outputText } from '../output.js';
+import { join } from 'node:path';
 import type { Job, Level } from '../project/types.js';
+import { jobLogPath, logPath } from './log-names.js';
 
 export interface Failure {
   readonly level: Level;
@@ -23,6 +25,8 @@ export interface JobResult {
   machine?: string;
   durationMs: number;
   failure?: Failure;
+  /** The -logs file with the job's full output, when -logs is given. */
+  log?: string;
 }
 
 export interface RunRecord {
@@ -40,19 +44,23 @@ export function resultFor(results: Map<Job, JobResult>, job: Job): JobResult {
   return r;
 }
 
-/** A reporter that fills a RunRecord; `onEnd` is called with it at the end of the run. */
-export function recordRun(onEnd: (record: RunRecord) => void, now: () => number = Date.now): Reporter {
+/** A reporter that fills a RunRecord; `onEnd` is called with it at the end of the run. `logs` is the -logs directory. */
+export function recordRun(onEnd: (record: RunRecord) => void, now: () => number = Date.now, logs?: string): Reporter {
   const record: RunRecord = { startedAt: now(), endedAt: 0, seed: 0, interrupted: false, jobs: new Map() };
   const resultOf = (job: Job): JobResult => resultFor(record.jobs, job);
   return {
     'run-start': (e) => {
       record.seed = e.seed;
-      for (const job of e.jobs) resultOf(job);
+      for (const job of e.jobs) {
+        const r = resultOf(job);
+        if (logs !== undefined) r.log = join(logs, jobLogPath(job));
+      }
     },
     'script-end': (e) => {
       if (e.ok) return;
       const r = resultOf(e.job);
-      r.failure ??= { level: e.level, verb: e.verb, context: e.context, error: e.error ? errorText(e.error, e.output) : '', output: outputText(e.output) };
+      const see = logs === undefined ? undefined : join(logs, logPath(e));
+      r.failure ??= { level: e.level, verb: e.verb, context: e.context, error: e.error ? errorText(e.error, e.output, see) : '', output: outputText(e.output, see) };
     },
     result: (e) => void resultOf(e.job).outcomes.push(e.outcome),
     'job-end': (e) => {

@@ -22,6 +22,7 @@ export function renderJson(record: RunRecord): string {
     machine: r.machine ?? null,
     durationMs: r.durationMs,
     failure: r.failure ?? null,
+    log: r.log ?? null,
   }));
   const count = (status: string) => jobs.filter((j) => j.status === status).length;
   return `${JSON.stringify({
@@ -35,4 +36,4 @@ export function renderJson(record: RunRecord): string {
   }, null, 2)}\n`;
 }
 
-export const jsonReporter = (write: (json: string) => void): Reporter => recordRun((record) => write(renderJson(record)));
+export const jsonReporter = (write: (json: string) => void, logs?: string): Reporter => recordRun((record) => write(renderJson(record)), Date.now, logs);

@@ -4,6 +4,7 @@
  * sample), failures with the original's error text and the output, aborted
  * jobs as skipped with the failure that stopped them when there was one.
  */
+import { resolve } from 'node:path';
 import type { Reporter } from '../events.js';
 import { jobStatus, recordRun } from './job-results.js';
 import type { JobResult, RunRecord } from './job-results.js';
@@ -24,9 +25,11 @@ function testcase(r: JobResult): string {
   const f = r.failure;
   // The last line of a framed output is usually the command that failed.
   const message = f ? `Error ${f.verb} ${f.context} : ${f.error.trim().split('\n').filter((l) => l !== '' && l !== '-----').pop() ?? ''}` : '';
-  if (status === 'passed') return `${head}/>`;
-  if (status === 'failed') return `${head}>\n      <failure message="${escape(message)}" type="${escape(f?.verb ?? 'failed')}">${cdata(f?.output ?? '')}</failure>\n    </testcase>`;
-  return `${head}>\n      <skipped message="${escape(f ? `aborted: ${message}` : 'aborted')}"/>\n    </testcase>`;
+  // Jenkins' attachments plugin links files named so in system-out.
+  const out = r.log ? `\n      <system-out>${escape(`[[ATTACHMENT|${resolve(r.log)}]]`)}</system-out>` : '';
+  if (status === 'passed') return out ? `${head}>${out}\n    </testcase>` : `${head}/>`;
+  if (status === 'failed') return `${head}>\n      <failure message="${escape(message)}" type="${escape(f?.verb ?? 'failed')}">${cdata(f?.output ?? '')}</failure>${out}\n    </testcase>`;
+  return `${head}>\n      <skipped message="${escape(f ? `aborted: ${message}` : 'aborted')}"/>${out}\n    </testcase>`;
 }
 
 export function renderJunit(record: RunRecord): string {
@@ -44,4 +47,4 @@ export function renderJunit(record: RunRecord): string {
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="spread" tests="${all.length}" failures="${count(all, 'failed')}" errors="0" skipped="${count(all, 'aborted')}" time="${seconds(record.endedAt - record.startedAt)}">\n${suites.join('\n')}\n</testsuites>\n`;
 }
 
-export const junitReporter = (write: (xml: string) => void): Reporter => recordRun((record) => write(renderJunit(record)));
+export const junitReporter = (write: (xml: string) => void, logs?: string): Reporter => recordRun((record) => write(renderJunit(record)), Date.now, logs);

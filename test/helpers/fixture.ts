@@ -64,3 +64,20 @@ suites:
     tests/:
         summary: Tests
 ${extra}`;
+
+export interface SpreadBytesResult {
+  readonly code: number;
+  /** stdout as spread wrote it, byte for byte. */
+  readonly stdout: Buffer;
+  readonly stderr: string;
+}
+
+/** runSpread, keeping stdout as bytes (output that is not UTF-8 must arrive as it was printed). */
+export function runSpreadBytes(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<SpreadBytesResult> {
+  return new Promise((resolvePromise) => {
+    execFile(process.execPath, [SPREAD_BIN, ...args], { cwd, env: { ...process.env, ...env }, maxBuffer: 256 * 1024 * 1024, encoding: 'buffer' }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? Number((err as NodeJS.ErrnoException).code) : 1) : 0;
+      resolvePromise({ code, stdout, stderr: stderr.toString() });
+    });
+  });
+}
