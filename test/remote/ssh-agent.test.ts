@@ -6,34 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { dialSsh } from '../../src/remote/ssh-session.js';
 import { ConnectionLostError, type Session } from '../../src/remote/session.js';
+import { agentProcesses, leftovers, waitFor } from '../helpers/agent.js';
 import { text } from '../helpers/output.js';
 import { sshdSkip, startSshd, type SshdTarget } from '../helpers/sshd.js';
-
-/** Polls `check` until it holds (a condition, not a delay); fails with the last value after 20 s. */
-async function waitFor<T>(what: string, read: () => Promise<T>, check: (v: T) => boolean): Promise<T> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const v = await read();
-    if (check(v)) return v;
-    if (Date.now() > deadline) assert.fail(`${what}: still ${JSON.stringify(v)}`);
-    await sleep(50);
-  }
-}
-
-/** `pid sid cmdline` of every process named like the agent's. */
-const agentProcesses = async (t: SshdTarget): Promise<string[]> =>
-  (await t.run(`for p in /proc/[0-9]*; do c=$(tr '\\0' ' ' < $p/cmdline 2>/dev/null) || continue; ` +
-    `case "$c" in spread-agent*) echo "\${p#/proc/} $(cut -d' ' -f6 $p/stat) $c";; esac; done`)).split('\n').filter(Boolean);
-
-/** Agent files in /tmp, and processes that are neither the namespace's own nor sshd's. */
-const leftovers = async (t: SshdTarget): Promise<string> => {
-  const procs = await agentProcesses(t);
-  const files = (await t.run('ls -d /tmp/spread-agent* 2>/dev/null || true')).trim();
-  return [...procs, files].filter(Boolean).join('\n');
-};
 
 describe('remote agent under hostile scripts', { skip: sshdSkip() }, () => {
   const targets: SshdTarget[] = [];
