@@ -22,6 +22,7 @@ import { createGunzip } from 'node:zlib';
 import { Client, type ClientChannel, type PseudoTtyOptions } from 'ssh2';
 import { EMPTY_OUTPUT, OutputBuffer } from '../output.js';
 import { Agent, AgentGoneError } from './ssh-agent.js';
+import { STORE_STDIN } from './script.js';
 import { globQuote, parseAddress, shellQuote } from './shell-words.js';
 import { ConnectionLostError, type ExecRequest, type ExecResult, type Session, type TtyStreams } from './session.js';
 
@@ -294,10 +295,10 @@ class SshSession implements Session {
 
   // Store the script in a temp file first (a PTY would mangle it), then run it on a PTY channel.
   private async execTty(request: ExecRequest, tty: TtyStreams): Promise<ExecResult> {
-    const stored = await this.command('f=$(mktemp /tmp/spread-tty.XXXXXXXX) && cat > "$f" && echo "$f"',
+    const stored = await this.command(`${STORE_STDIN}; spread_store tty`,
       { stdin: Readable.from([`rm -f -- "$0"; ${request.script}`]) });
     const file = stored.output.trim().split('\n').pop() ?? '';
-    if (stored.code !== 0 || !/^\/tmp\/spread-tty\.\w+$/.test(file)) {
+    if (stored.code !== 0 || !/^\/\S*\/spread-tty\.\w+$/.test(file)) {
       throw new Error(`cannot store interactive script on ${this.address}: ${stored.output.trim()}`);
     }
     const ch = await this.openChannel({

@@ -6,6 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { PassThrough } from 'node:stream';
+import { renderShell } from '../../src/remote/script.js';
 import { dialSsh } from '../../src/remote/ssh-session.js';
 import { ConnectionLostError, type Session } from '../../src/remote/session.js';
 import { agentProcesses, leftovers, waitFor } from '../helpers/agent.js';
@@ -92,6 +94,13 @@ echo planted`;
     const full = await dial(t);
     assert.equal(text((await full.exec({ script: 'echo "full $((1 + 1))"; printf "%s\\n" "$(seq 3)"' })).output), 'full 2\n1\n2\n3\n');
     assert.equal((await full.exec({ script: 'exit 3' })).exitCode, 3);
+    // The -debug/-shell shell stores its script and rc file elsewhere.
+    const stdin = new PassThrough();
+    const shell = full.exec({ script: renderShell({ dir: '/', env: [['SPREAD_SYSTEM', 'sys-1']] }), tty: { stdin, stdout: new PassThrough() } });
+    stdin.write('echo "in $SPREAD_SYSTEM"; exit 3\n');
+    const tty = await shell;
+    assert.equal(tty.exitCode, 3);
+    assert.match(text(tty.output), /\rin sys-1\r?\n/);
     await closeClean(full, t);
     await t.run('umount /tmp && mount -t tmpfs -o ro tmpfs /tmp');
     const readOnly = await dial(t);
