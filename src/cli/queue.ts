@@ -56,9 +56,9 @@ export async function summaryCommand(input: SummaryInput): Promise<number> {
     ...input.reporters,
   ];
   const emit = fanOut(reporters, () => at);
+  emit({ type: 'log', level: 'info', message: `Merged summary of the shared run ${run.label}: ${jobs.length} jobs, ${stored.runners} runner${stored.runners === 1 ? '' : 's'}, ${stored.workers} workers.` });
   const first = stored.entries.reduce((t, e) => Math.min(t, e.at), Infinity);
   at = Number.isFinite(first) ? first : at;
-  emit({ type: 'log', level: 'info', message: `Merged summary of the shared run ${run.label}: ${jobs.length} jobs, ${stored.runners} runner${stored.runners === 1 ? '' : 's'}, ${stored.workers} workers.` });
   emit({ type: 'run-start', jobs, workers: stored.workers, seed: stored.seed });
   for (const entry of stored.entries) {
     const { at: when, ...event } = toEvent(entry, jobs);

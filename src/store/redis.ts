@@ -238,7 +238,8 @@ class RedisStore implements RunStore {
 
   async awaitWork(backend: string, system: string, signal: AbortSignal): Promise<boolean> {
     const prefix = `${backend}\0${system}\0`;
-    const pollMs = Math.max(200, Math.min(5000, this.address.leaseMs / 3));
+    // Often enough that a runner leaves soon after the last job elsewhere ends; a snapshot is one small read.
+    const pollMs = Math.max(200, Math.min(1000, this.address.leaseMs / 3));
     while (!signal.aborted) {
       const s = await this.guard('read the queue', () => this.snapshot());
       if (s.pending.some((j) => j !== undefined && j.backend.name === backend && j.system.name === system)) return true;
