@@ -113,7 +113,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
       ({ store, seed } = joined);
       stopping = AbortSignal.any([input.stopping, store.lost]);
       store.lost.addEventListener('abort', () => {
-        log(`Lost the shared run ${input.sharedRun!.label}: ${(store.lost.reason as Error).message}. Finishing running jobs, restoring and discarding machines; their results are only in this log.`);
+        log(`Lost the shared run ${input.sharedRun!.label}: ${(store.lost.reason as Error).message.replace(/\.+$/, '')}. Finishing running jobs, restoring and discarding machines; their results are only in this log.`);
       }, { once: true });
     }
     if (!options.discard && seed !== options.seed) log(`Sequence of jobs produced with -seed=${seed}`);

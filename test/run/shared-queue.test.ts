@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseQueueUrl } from '../../src/store/queue-url.js';
@@ -136,13 +136,14 @@ const readRun = async (queueFlag: string): Promise<RunRecordStored> => {
 };
 
 /** A fresh copy of the project; `machines` is how many must start a job before any goes on (0: no waiting). */
-async function withProject<T>(extraTasks: Record<string, string>, machines: number, use: (dir: string) => Promise<T>): Promise<T> {
+async function withProject<T>(extraTasks: Record<string, string>, machines: number, use: (dir: string, files: Record<string, string>) => Promise<T>): Promise<T> {
   const gate = mkdtempSync('/var/tmp/spread-gate-');
   writeFileSync(join(gate, 'expected'), String(machines));
-  const dir = makeProject(PROJECT(gate, extraTasks));
+  const files = PROJECT(gate, extraTasks);
+  const dir = makeProject(files);
   await Promise.all(targets.map((t) => t.run('rm -rf /home/run /tmp/jobs.log')));
   try {
-    return await use(dir);
+    return await use(dir, files);
   } finally {
     removeProject(dir);
     rmSync(gate, { recursive: true, force: true });
@@ -273,7 +274,7 @@ test('a runner stopped with SIGTERM or SIGINT finishes what runs and hands back 
 });
 
 test('a runner with other filters or another project is refused before it allocates anything', { skip }, async () => {
-  await withProject({}, 0, async (dir) => {
+  await withProject({}, 0, async (dir, files) => {
     const queue = newRun();
     const owner = startRunner(dir, [queue, 'adhoc:debian-12:tests/main/'], targets.slice(0, 2));
     try {
@@ -285,9 +286,7 @@ test('a runner with other filters or another project is refused before it alloca
       assert.doesNotMatch(filtered.out(), /Successful tasks/);
       filtered.pool.remove();
 
-      const other = makeProject({});
-      cpSync(dir, other, { recursive: true });
-      writeFileSync(join(other, 'tests/main/a/task.yaml'), 'summary: a, changed\nexecute: "true"\n');
+      const other = makeProject({ ...files, 'tests/main/a/task.yaml': 'summary: a, changed\nexecute: "true"\n' });
       const changed = startRunner(other, [queue, 'adhoc:debian-12:tests/main/'], targets.slice(2, 4));
       assert.equal(await changed.exited, 1);
       assert.match(changed.out(), /error: cannot join the shared run .*: the project content differs \(packed digest \w+ here, \w+ in the run\); every runner must run the same commit\n/);

@@ -138,6 +138,29 @@ test('results are kept only while the claim is ours; -summary waits for every ru
   await viewer.close();
 });
 
+test('a run expires after its last change (?expire=), its keys under one cluster hash tag', { skip }, async () => {
+  const jobs = await contractJobs();
+  const url = newRun('?expire=2m');
+  const joined = await (await open(url)).join(request(jobs));
+  const claim = (await joined.store.claim(() => 0))!;
+  await joined.store.finish(claim, [{ kind: 'result', job: 0, at: 1, outcome: 'task-done' }]);
+  const run = url.slice(url.lastIndexOf('/') + 1, url.indexOf('?'));
+  const { Redis } = await import('ioredis');
+  const client = new Redis({ port: server!.port, db: 3, lazyConnect: true });
+  await client.connect();
+  try {
+    const keys = (await client.keys(`spread:{${run}}:*`)).sort();
+    assert.deepEqual(keys.map((k) => k.slice(k.indexOf('}:') + 2)), ['lease:' + joined.runner, 'log', 'meta', 'names', 'pending', 'runners', 'suites'].sort());
+    for (const key of keys) {
+      const ttl = await client.pttl(key);
+      assert.ok(ttl > 0 && ttl <= (key.includes(':lease:') ? 15_000 : 120_000), `${key} expires (${ttl} ms)`);
+    }
+  } finally {
+    client.disconnect();
+    await joined.store.leave();
+  }
+});
+
 test('a password from the URL or SPREAD_QUEUE_PASSWORD; an unreachable server is one line', { skip }, async () => {
   const secure = await startRedis({ password: 's3cret' });
   try {
