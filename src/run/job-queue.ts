@@ -17,6 +17,8 @@ export class JobQueue {
   private readonly indexes: Map<Job, number>;
   /** What happened so far to each job claimed here, kept with it when it ends. */
   private readonly active = new Map<Job, StoredEntry[]>();
+  /** Writes under way that nothing awaits (records of jobs that ended, durations). */
+  private readonly writes = new Set<Promise<unknown>>();
 
   constructor(
     readonly store: RunStore,
@@ -77,6 +79,17 @@ export class JobQueue {
     if (!entry) return;
     const kept = this.active.get(job!);
     if (kept) kept.push(entry);
-    else void this.store.record([entry]).catch(() => {});
+    else this.track(this.store.record([entry]));
   };
+
+  /** Lets a write go on in the background; flush() waits for it. */
+  track(write: Promise<unknown>): void {
+    const settled = write.catch(() => {}).finally(() => this.writes.delete(settled));
+    this.writes.add(settled);
+  }
+
+  /** Waits for the background writes, before the runner leaves the run. */
+  async flush(): Promise<void> {
+    while (this.writes.size > 0) await Promise.all([...this.writes]);
+  }
 }

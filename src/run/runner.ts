@@ -93,6 +93,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
   let store: RunStore = new MemoryStore(input.jobs);
   let joined: Joined | undefined;
   let refused = false;
+  let queue: JobQueue | undefined;
   // No new job once interrupted, or once a shared run's store is lost.
   let stopping = input.stopping;
   try {
@@ -127,7 +128,8 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
     }
     emit({ type: 'run-start', jobs: input.jobs, workers: total, seed });
 
-    const queue = new JobQueue(store, input.jobs, stopping, joined?.runner ?? '');
+    const jobQueue = new JobQueue(store, input.jobs, stopping, joined?.runner ?? '');
+    queue = jobQueue;
     if (history && joined) {
       const known = await store.history().catch(() => new Map<string, number>());
       for (const job of input.jobs) {
@@ -140,10 +142,10 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
     const runEmit: Emit = (e) => {
       if (recording && e.type === 'job-end' && e.outcome === 'task-done') {
         history?.record(e.job, e.durationMs);
-        void store.recordDuration(e.job, e.durationMs).catch(() => {});
+        jobQueue.track(store.recordDuration(e.job, e.durationMs));
       }
       emit(e);
-      queue.tap(e);
+      jobQueue.tap(e);
     };
     const env = { emit: runEmit, options, evaluated, sequence: new Sequence(input.jobs.length), abort: input.abort, ...(input.openShell ? { openShell: input.openShell } : {}) };
     // Each runner of a shared run walks the queue in orders of its own.
@@ -153,7 +155,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
       for (let i = 0; i < n; i++) {
         const seeded = permutation(input.jobs.length, seed + offset + i);
         const order = history ? orderByHistory(seeded, input.jobs, history) : seeded;
-        running.push(runWorker({ backend: backends.get(system.backend)!, system, order, index: i + 1, queue, shared, env }).catch((err: Error) => {
+        running.push(runWorker({ backend: backends.get(system.backend)!, system, order, index: i + 1, queue: jobQueue, shared, env }).catch((err: Error) => {
           log(`Worker for ${system.backend}:${system.name} failed: ${err.message}`);
           failed = true;
         }));
@@ -167,6 +169,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
     if (joined) {
       const left = await store.unclaimed().catch(() => undefined);
       if (left?.length) log(`${left.length} job${left.length === 1 ? '' : 's'} left in the shared run ${input.sharedRun!.label} for other runners.`);
+      await queue?.flush();
       await store.leave().catch(() => {});
       // Jobs handed back are not this runner's failures, but an interrupted or cut-off runner did not do its share.
       if (store.lost.aborted || input.stopping.aborted) failed = true;

@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './sshd.js';
 
 export const REDIS_SERVER = '/usr/bin/redis-server';
 
@@ -30,15 +31,7 @@ process.on('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
-export const freePort = (host = '127.0.0.1'): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+export { freePort };
 
 const answers = (port: number): Promise<boolean> =>
   new Promise((resolve) => {
