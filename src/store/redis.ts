@@ -46,7 +46,8 @@ export async function connectRedisRun(address: QueueAddress): Promise<SharedRun>
     host: address.host, port: address.port, db: address.db,
     ...(address.username !== undefined ? { username: address.username } : {}),
     ...(address.password !== undefined ? { password: address.password } : {}),
-    ...(address.tls ? { tls: { servername: address.host } } : {}),
+    // The server's certificate is checked against the host, with the system's CAs (NODE_EXTRA_CA_CERTS adds a private CA).
+    ...(address.tls ? { tls: {} } : {}),
     lazyConnect: true,
     protocol: 2,
     connectTimeout: 10_000,

@@ -3,8 +3,8 @@
  * no persistence, stopped (and its directory removed) by `stop()` or when
  * the test process exits.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,13 +46,33 @@ const answers = (port: number): Promise<boolean> =>
     sock.once('error', () => done(false));
   });
 
-export async function startRedis(options: { password?: string } = {}): Promise<RedisServer> {
+/** Files of a test CA and of a server certificate it signed for 127.0.0.1. */
+export interface TestTls {
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** A CA and a server certificate for 127.0.0.1 in `dir`, made with the openssl command. */
+export function makeTestTls(dir: string): TestTls {
+  const f = (name: string) => join(dir, name);
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
+  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=spread test CA', '-keyout', f('ca.key'), '-out', f('ca.crt'));
+  ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', f('server.key'), '-out', f('server.csr'));
+  writeFileSync(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
+  ssl('x509', '-req', '-in', f('server.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f('ext.cnf'), '-out', f('server.crt'));
+  return { ca: f('ca.crt'), cert: f('server.crt'), key: f('server.key') };
+}
+
+export async function startRedis(options: { password?: string; tls?: TestTls } = {}): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'spread-redis-'));
   const port = await freePort();
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   const start = async () => {
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'no',
+    const tls = options.tls;
+    const args = [...(tls ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.ca, '--tls-auth-clients', 'no'] : ['--port', String(port)]),
+      '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'no',
       ...(options.password ? ['--requirepass', options.password] : [])];
     const c = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     child = c;
@@ -62,8 +82,8 @@ export async function startRedis(options: { password?: string } = {}): Promise<R
       resolve();
     }));
     const deadline = Date.now() + 10_000;
-    // With a password, PING answers -NOAUTH: wait for the port to accept connections instead.
-    const ready = options.password ? () => new Promise<boolean>((resolve) => {
+    // With a password, PING answers -NOAUTH (and TLS does not speak plain text): wait for the port to accept connections instead.
+    const ready = options.password || tls ? () => new Promise<boolean>((resolve) => {
       const s = net.connect({ host: '127.0.0.1', port }, () => {
         s.destroy();
         resolve(true);
@@ -82,7 +102,7 @@ export async function startRedis(options: { password?: string } = {}): Promise<R
   };
   await start();
   return {
-    port, url: `redis://127.0.0.1:${port}`, start, kill,
+    port, url: `${options.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`, start, kill,
     stop: async () => {
       await kill();
       rmSync(dir, { recursive: true, force: true });

@@ -7,13 +7,17 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Job } from '../../src/project/types.js';
 import { parseQueueUrl } from '../../src/store/queue-url.js';
 import { connectRedisRun } from '../../src/store/redis.js';
 import type { JoinRequest, RunStore, SharedRun } from '../../src/store/store.js';
 import { RunMismatchError, StoreLostError } from '../../src/store/store.js';
-import { freePort, redisSkip, startRedis } from '../helpers/redis.js';
+import { freePort, makeTestTls, redisSkip, startRedis } from '../helpers/redis.js';
+import { makeProject, removeProject, runSpread } from '../helpers/fixture.js';
 import type { RedisServer } from '../helpers/redis.js';
 import { contractJobs, storeContract } from './contract.js';
 
@@ -177,4 +181,31 @@ test('a password from the URL or SPREAD_QUEUE_PASSWORD; an unreachable server is
   const err = await connectRedisRun(parseQueueUrl(`redis://127.0.0.1:${port}/r`)).then(() => undefined, (e: unknown) => e as Error);
   assert.ok(err instanceof StoreLostError);
   assert.equal(err.message, `cannot reach the queue at redis://127.0.0.1:${port}/r: connect ECONNREFUSED 127.0.0.1:${port}`);
+});
+
+const tlsSkip = skip || (!existsSync('/usr/bin/openssl') && process.env['CI'] !== 'true' ? 'the TLS test makes its certificates with /usr/bin/openssl' : false);
+
+test('rediss://: TLS, the certificate checked (a private CA through NODE_EXTRA_CA_CERTS)', { skip: tlsSkip }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'spread-tls-'));
+  const tls = makeTestTls(dir);
+  const secure = await startRedis({ tls });
+  const project = makeProject({
+    'spread.yaml': 'project: tls\npath: /tls\nbackends:\n    local:\n        systems: [this-host]\nsuites:\n    tests/:\n        summary: t\n',
+    'tests/one/task.yaml': 'summary: one\nexecute: "true"\n',
+  });
+  try {
+    const untrusted = await connectRedisRun(parseQueueUrl(`${secure.url}/r`)).then(() => undefined, (e: unknown) => e as Error);
+    assert.match(untrusted?.message ?? '', /^cannot reach the queue at rediss:\/\/127\.0\.0\.1:\d+\/r: .*(certificate|self.signed)/i);
+    const queue = `-queue=${secure.url}/0/tls-run`;
+    const run = await runSpread([queue], project, { NODE_EXTRA_CA_CERTS: tls.ca });
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /Started the shared run rediss:\/\/127\.0\.0\.1:\d+\/0\/tls-run as runner 1/);
+    const summary = await runSpread([queue, '-summary'], project, { NODE_EXTRA_CA_CERTS: tls.ca });
+    assert.match(summary.stdout, /Successful tasks: 1\n/);
+    assert.equal(summary.code, 0);
+  } finally {
+    removeProject(project);
+    await secure.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
