@@ -80,7 +80,7 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<'rep
   for (;;) {
     if (claim) {
       w.sequence.of(claim.job);
-      if (!(await queue.finish(claim)) && queue.shared) {
+      if (!(await queue.finish(claim)) && queue.shared && !queue.store.lost.aborted) {
         w.emit({ type: 'log', level: 'info', message: `Results of ${claim.job.name} are not kept in the shared run: this runner no longer holds it.` });
       }
       claim = undefined;

@@ -71,7 +71,7 @@ export async function connectRedisRun(address: QueueAddress): Promise<SharedRun>
     throw new StoreLostError(`cannot reach the queue at ${address.label}: ${why}`);
   }
   connected = true;
-  return new RedisRun(redis, address);
+  return new RedisRun(redis, address, () => lastError);
 }
 
 class RedisRun implements SharedRun {
@@ -80,7 +80,12 @@ class RedisRun implements SharedRun {
   private readonly prefix: string;
   private closed = false;
 
-  constructor(private readonly redis: Redis, private readonly address: QueueAddress) {
+  constructor(
+    private readonly redis: Redis,
+    private readonly address: QueueAddress,
+    /** The connection's last error: what a failed command really ran into. */
+    readonly lastError: () => Error | undefined,
+  ) {
     this.label = address.label;
     this.run = address.run;
     this.prefix = `spread:{${address.run}}:`;
@@ -180,7 +185,10 @@ class RedisStore implements RunStore {
     try {
       return await op();
     } catch (err) {
-      this.lose(`cannot ${what}: ${(err as Error).message}`);
+      // After its retries the client says only that it gave up: the connection's own error says why.
+      const last = this.run.lastError();
+      const why = /max retries|connection is closed|command timed out/i.test((err as Error).message) && last ? last.message : (err as Error).message;
+      this.lose(`cannot ${what}: ${why}`);
       throw this.lost.reason as Error;
     }
   }

@@ -7,10 +7,10 @@ test('the parts of a queue URL, with defaults', () => {
   assert.deepEqual(parseQueueUrl('redis://cache.internal/42'), {
     tls: false, host: 'cache.internal', port: 6379, db: 0, run: '42', leaseMs: DEFAULT_LEASE_MS, expireMs: DEFAULT_EXPIRE_MS, label: 'redis://cache.internal/42',
   });
-  const full = parseQueueUrl('rediss://ci:p%40ss@10.0.0.5:6380/2/gh-123-1?lease=30s&expire=48h');
+  const full = parseQueueUrl('rediss://ci:p%40ss@192.0.2.5:6380/2/gh-123-1?lease=30s&expire=48h');
   assert.deepEqual({ ...full }, {
-    tls: true, host: '10.0.0.5', port: 6380, db: 2, run: 'gh-123-1', username: 'ci', password: 'p@ss',
-    leaseMs: 30_000, expireMs: 48 * 3_600_000, label: 'rediss://ci:***@10.0.0.5:6380/2/gh-123-1',
+    tls: true, host: '192.0.2.5', port: 6380, db: 2, run: 'gh-123-1', username: 'ci', password: 'p@ss',
+    leaseMs: 30_000, expireMs: 48 * 3_600_000, label: 'rediss://ci:***@192.0.2.5:6380/2/gh-123-1',
   });
   assert.equal(parseQueueUrl('redis://h/r', { SPREAD_QUEUE_PASSWORD: 'env-pw' }).password, 'env-pw');
   assert.equal(parseQueueUrl('redis://:url-pw@h/r', { SPREAD_QUEUE_PASSWORD: 'env-pw' }).password, 'url-pw', 'the URL wins');
