@@ -215,7 +215,8 @@ export function googleBackend(config: BackendConfig, ctx: BackendContext, deps: 
       await fetchToken(signal);
     } catch (err) {
       if (err instanceof FatalError) throw err;
-      const hint = err instanceof UnreachableError ? 'check the network, or SPREAD_GOOGLE_TOKEN_URL' : `check key: (${credentials?.source ?? 'credentials'}) is a valid service account or authorized user`;
+      const source = credentials?.source === 'the key: field' ? 'key:' : credentials?.source ?? 'key:';
+      const hint = err instanceof UnreachableError ? 'check the network, or SPREAD_GOOGLE_TOKEN_URL' : `check that ${source} holds a valid service account or authorized user key`;
       throw new FatalError(`cannot authenticate to Google with ${credentials?.source ?? 'the credentials'}: ${(err as Error).message} (${hint})`);
     }
     try {
@@ -267,7 +268,7 @@ export function googleBackend(config: BackendConfig, ctx: BackendContext, deps: 
       const now = op.status === 'DONE' ? op : await client.json<Operation>({ url: `${zoneUrl}/operations/${encodeURIComponent(op.name)}`, signal });
       if (now.status !== 'DONE') return undefined;
       const failure = now.error?.errors?.find((e) => e.message);
-      if (failure) throw new Error(withHint(polish(failure.message!)) + (failure.code ? ` [${failure.code}]` : ''));
+      if (failure) throw new Error(withHint(`${polish(failure.message!)}${failure.code ? ` [${failure.code}]` : ''}`));
       return true;
     });
   };
