@@ -178,16 +178,27 @@ export function openstackBackend(config: BackendConfig, ctx: BackendContext, dep
   })());
 
   const get = <T>(url: string, signal?: AbortSignal) => client.json<T>({ url, ...(signal ? { signal } : {}) });
+  // Flavors, networks, groups, images and zones are listed once per run (a failed listing is tried again).
+  const lists = new Map<string, Promise<unknown>>();
+  const listed = <T>(url: string, signal?: AbortSignal): Promise<T> => {
+    let p = lists.get(url);
+    if (!p) {
+      p = get<T>(url, signal);
+      p.catch(() => lists.delete(url));
+      lists.set(url, p);
+    }
+    return p as Promise<T>;
+  };
 
   const findFlavor = async (name: string, signal: AbortSignal) => {
-    const flavors = (await get<{ flavors?: { id: string; name: string }[] }>(`${session!.compute}/flavors`, signal))?.flavors ?? [];
+    const flavors = (await listed<{ flavors?: { id: string; name: string }[] }>(`${session!.compute}/flavors`, signal))?.flavors ?? [];
     const found = flavors.find((f) => f.name === name);
     if (!found) throw new FatalError(`cannot find valid flavor with name ${JSON.stringify(name)} (available: ${flavors.map((f) => f.name).join(', ') || 'none'}; check plan:)`);
     return found;
   };
 
   const findNetworks = async (names: readonly string[], signal: AbortSignal): Promise<{ uuid: string }[]> => {
-    const networks = (await get<{ networks?: { id: string; name: string; 'router:external'?: boolean }[] }>(`${session!.network}/v2.0/networks`, signal))?.networks ?? [];
+    const networks = (await listed<{ networks?: { id: string; name: string; 'router:external'?: boolean }[] }>(`${session!.network}/v2.0/networks`, signal))?.networks ?? [];
     if (names.length === 0) {
       const first = networks.find((n) => !n['router:external']);
       if (!first) throw new FatalError('cannot find valid network to create floating IP (name one in networks:)');
@@ -201,14 +212,15 @@ export function openstackBackend(config: BackendConfig, ctx: BackendContext, dep
   };
 
   const findGroups = async (names: readonly string[], signal: AbortSignal): Promise<{ name: string }[]> => {
-    const groups = (await get<{ security_groups?: { name: string }[] }>(`${session!.network}/v2.0/security-groups`, signal))?.security_groups ?? [];
+    const groups = (await listed<{ security_groups?: { name: string }[] }>(`${session!.network}/v2.0/security-groups`, signal))?.security_groups ?? [];
     for (const name of names) {
       if (!groups.some((g) => g.name === name)) throw new FatalError(`cannot find valid group with name ${JSON.stringify(name)} (check groups:)`);
     }
     return names.map((name) => ({ name }));
   };
 
-  const findImage = async (wanted: string, signal: AbortSignal): Promise<GlanceImage> => {
+  let imageList: Promise<GlanceImage[]> | undefined;
+  const allImages = (signal: AbortSignal): Promise<GlanceImage[]> => (imageList ??= (async () => {
     const images: GlanceImage[] = [];
     let next: string | undefined = `${session!.image}/v2/images?limit=100`;
     while (next) {
@@ -217,6 +229,14 @@ export function openstackBackend(config: BackendConfig, ctx: BackendContext, dep
       // Glance's next link is a path from the service root: /v2/images?marker=...
       next = page?.next ? `${session!.image}${page.next.startsWith('/') ? '' : '/'}${page.next}` : undefined;
     }
+    return images;
+  })().catch((err: Error) => {
+    imageList = undefined;
+    throw err;
+  }));
+
+  const findImage = async (wanted: string, signal: AbortSignal): Promise<GlanceImage> => {
+    const images = await allImages(signal);
     const found = matchOpenstackImage(wanted, images.filter((i) => !i.status || i.status === 'active'));
     if (!found) throw new FatalError(`cannot find matching image for ${JSON.stringify(wanted)} (check image: of the system)`);
     return found;
@@ -288,7 +308,7 @@ export function openstackBackend(config: BackendConfig, ctx: BackendContext, dep
       const flavor = await findFlavor(system.plan || DEFAULT_FLAVOR, stop);
       const networks = await findNetworks(system.networks, stop);
       const image = await findImage(system.image, stop);
-      const zones = (await get<{ availabilityZoneInfo?: { zoneName: string }[] }>(`${session!.compute}/os-availability-zone`, stop))?.availabilityZoneInfo ?? [];
+      const zones = (await listed<{ availabilityZoneInfo?: { zoneName: string }[] }>(`${session!.compute}/os-availability-zone`, stop))?.availabilityZoneInfo ?? [];
       if (zones.length === 0) throw new FatalError('cannot find any availability zones');
       const groups = system.groups.length > 0 ? await findGroups(system.groups, stop) : undefined;
       const name = instanceName();
