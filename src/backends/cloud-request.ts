@@ -180,10 +180,12 @@ export function cloudClient(c: CloudClientOptions): CloudClient {
     }
     if (!o.anonymous && c.authorize) Object.assign(headers, await c.authorize(o.signal));
     const timeout = AbortSignal.timeout(c.requestTimeoutMs ?? 60_000);
-    const response = await c.throttle.add(() => fetch(o.url, {
+    const send = () => fetch(o.url, {
       method: o.method ?? 'GET', headers, body: payload,
       signal: o.signal ? AbortSignal.any([o.signal, timeout]) : timeout,
-    }), { throwOnTimeout: true });
+    });
+    // Token and identity requests go to another service than the throttled API.
+    const response = o.anonymous ? await send() : await c.throttle.add(send, { throwOnTimeout: true });
     const text = await response.text();
     let body: unknown = text;
     try {
