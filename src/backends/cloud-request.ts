@@ -14,6 +14,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import PQueue from 'p-queue';
 import { parseGoDuration } from '../project/duration.js';
+import { FatalError } from './backend.js';
 
 export type LogFn = (message: string, level?: 'info' | 'verbose' | 'debug') => void;
 
@@ -55,7 +56,7 @@ export function cloudTiming(text: string | undefined): CloudTiming {
     const field = TIMING_KEYS[key];
     const ms = value === undefined ? undefined : parseGoDuration(value);
     if (!field || ms === undefined || ms < 0) {
-      throw new Error(`invalid SPREAD_CLOUD_TIMING entry ${JSON.stringify(part)} (use poll=, provision=, boot=, address=, console=, ssh= or retry= with a duration such as 50ms)`);
+      throw new FatalError(`invalid SPREAD_CLOUD_TIMING entry ${JSON.stringify(part)} (use poll=, provision=, boot=, address=, console=, ssh= or retry= with a duration such as 50ms)`);
     }
     timing[field] = ms;
   }

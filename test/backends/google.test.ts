@@ -141,12 +141,15 @@ ${o.systems ?? '            - ubuntu-22.04-64\n'}`;
     }
   });
 
-  test('google: the insert body is the original\'s, and the startup script is dropped after boot', async () => {
+  test('google: the insert body is the original\'s, the startup script is dropped after boot, 503s are retried', async () => {
     const dir = makeProject(cloudFiles('gce-body', backend('cloud', { systems: '            - ubuntu-22.04-64:\n                storage: 20G\n                secure-boot: true\n                cpu-family: Intel Skylake\n                plan: e2-medium\n' })));
     try {
       const known = new Set(fake.instances.keys());
-      const r = await runSpread(['-reuse', '-pass=some-pass-1234', 'tests/a'], dir, { NODE_EXTRA_CA_CERTS: testTls().caFile, SPREAD_CLOUD_TIMING: 'poll=50ms' });
+      const calls = fake.calls.length;
+      fake.failNext(3);
+      const r = await runSpread(['-reuse', '-pass=some-pass-1234', 'tests/a'], dir, { NODE_EXTRA_CA_CERTS: testTls().caFile, SPREAD_CLOUD_TIMING: 'poll=50ms,retry=10ms' });
       assert.equal(r.code, 0, stripTime(r.stdout));
+      assert.equal(fake.calls.slice(calls).filter((c) => c.status === 503).length, 3, 'three 503s, retried');
       const inst = [...fake.instances.values()].find((i) => !known.has(i.name))!;
       const body = inst.body;
       assert.equal(body['machineType'], `zones/${ZONE}/machineTypes/e2-medium`);

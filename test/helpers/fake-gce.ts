@@ -72,6 +72,8 @@ export interface FakeGce {
   readonly tokens: string[];
   serviceAccount(o?: { tokenUri?: string; wrongKey?: boolean }): string;
   authorizedUser(o?: { wrongSecret?: boolean }): string;
+  /** The next `n` API calls fail with 503 UNAVAILABLE (Google's transient backend errors). */
+  failNext(n: number): void;
   /** An instance record with no machine, created `ageMs` ago (for -gc). */
   seed(o: { project: string; zone: string; name: string; ageMs: number; labels?: Record<string, string> }): void;
   /** Names of instances not deleted. */
@@ -107,6 +109,7 @@ export async function startFakeGce(o: FakeGceOptions): Promise<FakeGce> {
     void p.finally(() => pending.delete(p)).catch(() => {});
   };
   let opCount = 0;
+  let failures = 0;
 
   const imagesOf = (project: string): readonly FakeImage[] | undefined => (o.projects[project] ? o.projects[project].images ?? [] : o.publicImages?.[project]);
 
@@ -239,6 +242,10 @@ export async function startFakeGce(o: FakeGceOptions): Promise<FakeGce> {
     if (!auth || !tokens.includes(auth[1]!)) {
       return answer(401, { error: { code: 401, message: 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.', errors: [{ message: 'Invalid Credentials', domain: 'global', reason: 'authError', location: 'Authorization', locationType: 'header' }], status: 'UNAUTHENTICATED' } });
     }
+    if (failures > 0) {
+      failures--;
+      return gerror(503, 'Backend Error', 'backendError', 'UNAVAILABLE');
+    }
     const path = req.url.pathname.replace(/^\/compute\/v1\//, '');
     const images = /^projects\/([^/]+)\/global\/images$/.exec(path);
     if (images && req.method === 'GET') {
@@ -321,6 +328,9 @@ export async function startFakeGce(o: FakeGceOptions): Promise<FakeGce> {
       client_id: '1234', token_uri: opts.tokenUri ?? `${api.url}/token`,
     }),
     authorizedUser: (opts = {}) => JSON.stringify({ type: 'authorized_user', ...user, ...(opts.wrongSecret ? { client_secret: 'wrong' } : {}) }),
+    failNext(n) {
+      failures = n;
+    },
     seed(s) {
       instances.set(s.name, {
         name: s.name, project: s.project, zone: s.zone, status: 'RUNNING', created: new Date(Date.now() - s.ageMs).toISOString(), deleted: false,
