@@ -334,5 +334,46 @@ export function isExpired(o: { nowMs: number; createdMs: number; haltMs: number;
   return o.nowMs - o.createdMs > halt;
 }
 
+/** `-gc`: delete each instance past its halt-timeout (see isExpired), saying what it does. */
+export async function deleteExpired<T>(o: {
+  readonly instances: readonly T[];
+  /** "Google server", "openstack instance" */
+  readonly kind: string;
+  readonly haltMs: number;
+  readonly log: LogFn;
+  readonly name: (t: T) => string;
+  readonly created: (t: T) => string | undefined;
+  readonly label: (t: T) => string | undefined;
+  readonly remove: (t: T) => Promise<void>;
+}): Promise<void> {
+  const now = Date.now();
+  for (const t of o.instances) {
+    const name = o.name(t);
+    const label = o.label(t);
+    const expired = isExpired({
+      nowMs: now, createdMs: Date.parse(o.created(t) ?? ''), haltMs: o.haltMs, ...(label !== undefined ? { label } : {}),
+      warn: (why) => o.log(`WARNING: Ignoring bad ${o.kind} ${name} halt-timeout label: ${why}`),
+    });
+    o.log(`Checking ${o.kind} ${name}...`);
+    if (!expired) continue;
+    o.log(`Server ${name} exceeds halt-timeout. Shutting it down...`);
+    await o.remove(t).catch((err: Error) => o.log(`WARNING: Cannot garbage collect ${name}: ${err.message}`));
+  }
+}
+
+/**
+ * The steps after an instance exists (provision, address, boot): on any
+ * failure the instance is deleted, and the error says whether that worked.
+ */
+export async function deleteOnFailure<T>(o: { readonly what: string; readonly kind: string; readonly remove: () => Promise<void> }, steps: () => Promise<T>): Promise<T> {
+  try {
+    return await steps();
+  } catch (err) {
+    const why = (err as Error).message;
+    const removed = await o.remove().then(() => true, () => false);
+    throw new FatalError(`cannot allocate ${removed ? '' : 'or deallocate (!) '}new ${o.kind} ${o.what}: ${why}`);
+  }
+}
+
 /** A label or metadata value the user running spread is known by. */
 export const ownerName = (user: string): string => user.toLowerCase().replace(/[^a-z0-9_-]/g, '-').slice(0, 63);

@@ -23,8 +23,8 @@ import type { Backend as BackendConfig, System } from '../project/types.js';
 import { FatalError, machineName } from './backend.js';
 import type { Backend, BackendContext, Machine, ReuseEntry } from './backend.js';
 import {
-  ApiError, cloudClient, cloudTiming, containsTerms, instanceName, isExpired, isInstanceName, ownerName, poll, polish,
-  throttleFor, toTerms, UnreachableError,
+  ApiError, cloudClient, cloudTiming, containsTerms, deleteExpired, deleteOnFailure, instanceName, isInstanceName, ownerName, poll,
+  polish, throttleFor, toTerms, UnreachableError,
 } from './cloud-request.js';
 import type { CloudClient, CloudTiming } from './cloud-request.js';
 import { EARLY_DIAL_MS, readySshMachine } from './ssh-ready.js';
@@ -355,7 +355,7 @@ export function googleBackend(config: BackendConfig, ctx: BackendContext, deps: 
         throw new FatalError(`cannot allocate new Google server for ${system.name}: ${withHint((err as Error).message)}`);
       }
       const created = new Date().toISOString();
-      try {
+      return deleteOnFailure({ what, kind: 'Google server', remove: () => remove(name) }, async () => {
         await operationDone(op, `${what} to provision`, stop);
         const address = natAddress(await client.json<Instance>({ url: `${zoneUrl}/instances/${name}`, signal: stop }));
         if (!address) throw new Error(`cannot find IP address in Google server ${what} details (it needs an external NAT address)`);
@@ -367,11 +367,7 @@ export function googleBackend(config: BackendConfig, ctx: BackendContext, deps: 
           { name, plan: system.plan || DEFAULT_PLAN, created }, Date.now() + EARLY_DIAL_MS);
         ctx.log(`Allocated ${machineName(machine)}.`);
         return machine;
-      } catch (err) {
-        const why = (err as Error).message;
-        const removed = await remove(name).then(() => true, () => false);
-        throw new FatalError(`cannot allocate ${removed ? '' : 'or deallocate (!) '}new Google server ${what}: ${why}`);
-      }
+      });
     },
 
     async reuse(entry: ReuseEntry, system) {
@@ -386,23 +382,16 @@ export function googleBackend(config: BackendConfig, ctx: BackendContext, deps: 
         throw new Error(`cannot get instances list: ${err.message}`);
       });
       let warned = false;
-      const now = Date.now();
-      for (const instance of instances) {
-        if (!isInstanceName(instance.name) || instance.labels?.['spread'] !== 'true') {
-          if (!warned) ctx.log('WARNING: Some Google servers ignored due to unsafe labels.');
-          warned = true;
-          continue;
-        }
-        const expired = isExpired({
-          nowMs: now, createdMs: Date.parse(instance.creationTimestamp ?? ''), haltMs: config.haltTimeout,
-          ...(instance.labels?.['halt-timeout'] !== undefined ? { label: instance.labels['halt-timeout'] } : {}),
-          warn: (why) => ctx.log(`WARNING: Ignoring bad Google server ${instance.name} halt-timeout label: ${why}`),
-        });
-        ctx.log(`Checking ${instance.name}...`);
-        if (!expired) continue;
-        ctx.log(`Server ${instance.name} exceeds halt-timeout. Shutting it down...`);
-        await remove(instance.name).catch((err: Error) => ctx.log(`WARNING: Cannot garbage collect ${instance.name}: ${err.message}`));
-      }
+      const ours = instances.filter((i) => {
+        if (isInstanceName(i.name) && i.labels?.['spread'] === 'true') return true;
+        if (!warned) ctx.log('WARNING: Some Google servers ignored due to unsafe labels.');
+        warned = true;
+        return false;
+      });
+      await deleteExpired({
+        instances: ours, kind: 'Google server', haltMs: config.haltTimeout, log: ctx.log,
+        name: (i) => i.name, created: (i) => i.creationTimestamp, label: (i) => i.labels?.['halt-timeout'], remove: (i) => remove(i.name),
+      });
     },
   };
 }

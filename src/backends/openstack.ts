@@ -21,8 +21,8 @@ import { dialSsh } from '../remote/ssh-session.js';
 import { FatalError, machineName } from './backend.js';
 import type { Backend, BackendContext, Machine, ReuseEntry } from './backend.js';
 import {
-  ApiError, cloudClient, cloudTiming, containsTerms, instanceName, isExpired, ownerName, poll, polish, throttleFor, toTerms,
-  UnreachableError,
+  ApiError, cloudClient, cloudTiming, containsTerms, deleteExpired, deleteOnFailure, instanceName, ownerName, poll, polish, throttleFor,
+  toTerms, UnreachableError,
 } from './cloud-request.js';
 import type { CloudTiming } from './cloud-request.js';
 import { EARLY_DIAL_MS, readySshMachine } from './ssh-ready.js';
@@ -328,7 +328,7 @@ export function openstackBackend(config: BackendConfig, ctx: BackendContext, dep
       }
       const what = `${config.name}:${system.name} (${name})`;
       const data = { id, name, flavor: flavor.name, networks: [...system.networks], created: new Date().toISOString() };
-      try {
+      return deleteOnFailure({ what, kind: 'OpenStack server', remove: () => remove(id) }, async () => {
         const t = times();
         ctx.log(`Waiting for ${what} to provision...`, 'verbose');
         await poll({ timeoutMs: t.provisionMs, intervalMs: t.pollMs, signal: stop, timeoutMessage: () => `timeout waiting for ${what} to provision` }, async () => {
@@ -346,11 +346,7 @@ export function openstackBackend(config: BackendConfig, ctx: BackendContext, dep
         const machine = machineFor(system, data, address, { username: creds.username || 'root', password: creds.password || ctx.password }, Date.now() + EARLY_DIAL_MS);
         ctx.log(`Allocated ${machineName(machine)}.`);
         return machine;
-      } catch (err) {
-        const why = (err as Error).message;
-        const removed = await remove(id).then(() => true, () => false);
-        throw new FatalError(`cannot allocate ${removed ? '' : 'or deallocate (!) '}new OpenStack server ${what}: ${why}`);
-      }
+      });
     },
 
     async reuse(entry: ReuseEntry, system) {
@@ -364,19 +360,10 @@ export function openstackBackend(config: BackendConfig, ctx: BackendContext, dep
       const servers = (await get<{ servers?: ServerDetail[] }>(`${session!.compute}/servers/detail`, signal).catch((err: Error) => {
         throw new Error(`cannot list openstack instances: ${err.message}`);
       }))?.servers ?? [];
-      const now = Date.now();
-      for (const s of servers) {
-        if (s.metadata?.['spread'] !== 'true') continue;
-        const expired = isExpired({
-          nowMs: now, createdMs: Date.parse(s.created ?? ''), haltMs: config.haltTimeout,
-          ...(s.metadata['halt-timeout'] !== undefined ? { label: s.metadata['halt-timeout'] } : {}),
-          warn: (why) => ctx.log(`WARNING: Ignoring bad openstack instance ${s.name} halt-timeout label: ${why}`),
-        });
-        ctx.log(`Checking openstack instance ${s.name}...`);
-        if (!expired) continue;
-        ctx.log(`Server ${s.name} exceeds halt-timeout. Shutting it down...`);
-        await remove(s.id).catch((err: Error) => ctx.log(`WARNING: Cannot garbage collect ${s.name}: ${err.message}`));
-      }
+      await deleteExpired({
+        instances: servers.filter((s) => s.metadata?.['spread'] === 'true'), kind: 'openstack instance', haltMs: config.haltTimeout, log: ctx.log,
+        name: (s) => s.name ?? s.id, created: (s) => s.created, label: (s) => s.metadata?.['halt-timeout'], remove: (s) => remove(s.id),
+      });
     },
   };
 }

@@ -25,6 +25,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import net from 'node:net';
+import { collect } from './sshd.js';
 
 const LOCKS = '/tmp/spread-fake-cloud-addresses';
 const S = '/run/fake';
@@ -144,16 +145,6 @@ async function reserveAddress(): Promise<{ host: string; release: () => void }> 
   }
   throw new Error('no free loopback address 127.0.0.100-250 for a fake cloud instance');
 }
-
-const collect = (child: ChildProcess): Promise<{ code: number | null; out: string; err: string }> =>
-  new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, out, err }));
-  });
 
 /** Boot a fake instance named `name`; its sshd is listening when this resolves. */
 export async function bootMachine(name: string): Promise<FakeMachine> {
