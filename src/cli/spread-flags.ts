@@ -28,6 +28,8 @@ export const SPREAD_FLAGS: readonly FlagSpec[] = [
   { name: 'json', kind: 'string', arg: 'file', help: 'Also write a JSON report of the run and its jobs to this file' },
   { name: 'logs', kind: 'string', arg: 'dir', help: 'Write the full output and timings of every script to files in this directory, one per job and per level (no ":" in names)' },
   { name: 'artifacts-safe-names', kind: 'bool', help: 'Name -artifacts directories as -logs files are named (":" as "__"), for CI artifact uploaders' },
+  { name: 'queue', kind: 'string', arg: 'url', help: 'Share the run with other runners through Redis: redis://HOST[:PORT][/DB]/RUN (see docs/shared-queue.md)' },
+  { name: 'summary', kind: 'bool', help: 'With -queue: wait for the shared run to end, then print its merged summary and write its reports' },
 ];
 
 export const USAGE_LINE = 'Usage: spread [flags] [filter ...]\n\nFilters select jobs named backend:system:suite/task:variant (see docs/filters.md).';

@@ -10,7 +10,8 @@ import { errorBytes } from '../events.js';
 import { isEmptyOutput, lateOutput, outputBytes } from '../output.js';
 import { exportLine } from '../remote/script.js';
 import { logPath } from './log-names.js';
-import { summarize, summaryLines } from './summary.js';
+import { retryLines, summarize, summaryLines } from './summary.js';
+import type { Job } from '../project/types.js';
 
 export interface ConsoleOptions {
   /** Gets the exact bytes of script output (never decoded), strings for the rest. */
@@ -46,6 +47,7 @@ const MACHINE: Record<string, (e: { machine: string; address?: string }) => stri
 
 export function consoleReporter(o: ConsoleOptions): Reporter {
   const results: RunEvent[] = [];
+  const retried: Job[] = [];
   const print = (at: number, message: string | readonly (string | Buffer)[], level = 0) => {
     if (level > o.verbosity) return;
     if (typeof message === 'string') o.write(`${timestamp(at)} ${message}\n`);
@@ -78,9 +80,13 @@ export function consoleReporter(o: ConsoleOptions): Reporter {
     },
     reboot: (e) => print(e.at, e.phase === 'requested' ? `Rebooting on ${where(e)} as requested...` : `Reboot on ${where(e)} is taking a while...`),
     result: (e) => void results.push(e),
+    'job-retry': (e) => {
+      retried.push(e.job);
+      print(e.at, `Running ${e.job.name} again: its runner ${e.lostRunner} was lost.`);
+    },
     'run-end': (e: Stamped<Extract<RunEvent, { type: 'run-end' }>>) => {
       if (o.summary === false) return;
-      for (const line of summaryLines(summarize(results))) print(e.at, line);
+      for (const line of [...summaryLines(summarize(results)), ...retryLines(retried)]) print(e.at, line);
     },
   };
 }

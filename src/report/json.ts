@@ -23,6 +23,7 @@ export function renderJson(record: RunRecord): string {
     durationMs: r.durationMs,
     failure: r.failure ?? null,
     log: r.log ?? null,
+    ...(r.lostRunner !== undefined ? { retriedAfterLostRunner: r.lostRunner } : {}),
   }));
   const count = (status: string) => jobs.filter((j) => j.status === status).length;
   return `${JSON.stringify({
