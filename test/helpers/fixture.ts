@@ -42,14 +42,10 @@ export interface SpreadResult {
   readonly stderr: string;
 }
 
-export function runSpread(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<SpreadResult> {
-  return new Promise((resolvePromise) => {
-    execFile(process.execPath, [SPREAD_BIN, ...args], { cwd, env: { ...process.env, ...env }, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? Number((err as NodeJS.ErrnoException).code) : 1) : 0;
-      resolvePromise({ code, stdout, stderr });
-    });
-  });
-}
+export const runSpread = async (args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<SpreadResult> => {
+  const r = await runSpreadBytes(args, cwd, env);
+  return { ...r, stdout: r.stdout.toString() };
+};
 
 /** spread's output without the timestamps that start its log lines. */
 export const stripTime = (s: string): string => s.replace(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d /gm, '');

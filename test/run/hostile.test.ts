@@ -6,14 +6,13 @@
  * and that no agent process or file is left on the machine afterwards.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { adhocBackend, adhocPool } from '../helpers/adhoc.js';
 import { assertNothingLeft } from '../helpers/agent.js';
-import { makeProject, removeProject, runSpreadBytes, SPREAD_BIN, stripTime } from '../helpers/fixture.js';
-import type { SpreadBytesResult } from '../helpers/fixture.js';
+import { makeProject, removeProject, runSpreadBytes, stripTime } from '../helpers/fixture.js';
+import { runSpreadWithPeak } from '../helpers/peak-rss.js';
 import { sshdSkip, startSshd } from '../helpers/sshd.js';
 import type { SshdTarget } from '../helpers/sshd.js';
 
@@ -84,28 +83,6 @@ test('output bytes >= 0x80 reach the console and -logs as printed; errors name /
   assert.match(failure.output, /\ncaf\\xe9 \\xff\\xfe ok ✓\n/, 'JSON: bytes that are not UTF-8 as \\xNN');
 });
 
-/** Peak resident memory of a process, polled from /proc until it exits (a lower bound, to within the poll). */
-function runWithPeak(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<SpreadBytesResult & { peakKb: number }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [SPREAD_BIN, ...args], { cwd, env: { ...process.env, ...env } });
-    const out: Buffer[] = [];
-    let err = '';
-    let peakKb = 0;
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    const poll = setInterval(() => {
-      try {
-        const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-        if (m) peakKb = Math.max(peakKb, Number(m[1]));
-      } catch { /* gone */ }
-    }, 20);
-    child.on('close', (code) => {
-      clearInterval(poll);
-      resolve({ code: code ?? 1, stdout: Buffer.concat(out), stderr: err, peakKb });
-    });
-  });
-}
-
 test('600 MB of output from a failing task: reported, bounded in memory, every byte in -logs', { skip }, async () => {
   const mb = Number(process.env['SPREAD_TEST_HUGE_MB'] ?? 600);
   const size = mb * 1_000_000;
@@ -117,7 +94,7 @@ test('600 MB of output from a failing task: reported, bounded in memory, every b
   const pool = adhocPool([main]);
   try {
     await main.run('rm -rf /home/hostile');
-    const r = await runWithPeak([`-pass=${PASS}`, '-seed=1', '-json=report.json', '-logs=logs'], dir, pool.env);
+    const r = await runSpreadWithPeak([`-pass=${PASS}`, '-seed=1', '-json=report.json', '-logs=logs'], dir, pool.env);
     const out = r.stdout.toString('latin1');
     assert.equal(r.code, 1, r.stderr);
     assert.match(stripTime(out), /Successful tasks: 1\nAborted tasks: 0\nFailed tasks: 1\n    - adhoc:debian-12:tests\/huge\n/);
