@@ -24,6 +24,9 @@ import { permutation } from './pick-job.js';
 import { ReuseFile } from './reuse-file.js';
 import { resolveTimeouts } from './timeouts.js';
 import { runWorker } from './worker.js';
+import { Groups } from './group.js';
+import { SyncEndpoint } from './sync-link.js';
+import { MemorySync } from '../sync/memory.js';
 
 export interface RunInput {
   readonly project: Project;
@@ -83,6 +86,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
   const reuse = await ReuseFile.open(reusePath(project, options), (m) => log(m));
   const history = options.history && !options.discard ? History.load(join(project.dir, HISTORY_FILE)) : undefined;
   let content: PackedContent | undefined;
+  const closing: (() => Promise<void>)[] = [];
   const held = new Set<MachineLink>();
   const pending: (Job | undefined)[] = [...input.jobs];
   try {
@@ -94,6 +98,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
     const shared: LinkShared = {
       emit, options, reuse, remotePath: evaluated.remotePath, stopping: input.stopping, held, reserved: new Map(), uploads: new Map(), unreachable: new Set(),
       content: async (): Promise<Content> => packed!,
+      needed: (system) => Math.max(0, ...input.jobs.filter((j) => j.system === system).map((j) => j.task.instances?.count ?? 0)),
       ...(input.timing ? { timing: input.timing } : {}),
     };
 
@@ -109,7 +114,9 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
     }
     emit({ type: 'run-start', jobs: input.jobs, workers: total, seed });
 
-    const queue = { pending, suiteWorkers: new Map<string, number>(), stopping: input.stopping };
+    const groups = startGroups(input);
+    const queue = { pending, suiteWorkers: new Map<string, number>(), stopping: input.stopping, ...(groups ? { groups } : {}) };
+    if (groups) closing.push(() => groups.endpoint.service.close());
     // Plain runs feed the history: a run with shells or repeats says little about a job's usual time.
     const recording = options.history && !options.discard && options.interaction.kind === 'none' && options.repeat === 0 && !options.repeatUntil;
     const record: Emit = (e) => {
@@ -145,15 +152,16 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
       log(`Cannot save job times to ${HISTORY_FILE}: ${(err as Error).message}`);
     }
     await content?.dispose();
+    for (const close of closing) await close().catch(() => {});
     emit({ type: 'run-end', interrupted: input.stopping.aborted });
   }
   return { failed };
 }
 
-/** Workers per system: `workers:`, but never more than the jobs it has (spec §5.1). */
+/** Workers per system: `workers:`, but never more than the jobs it has (spec §5.1), counting the machines of multi-machine jobs. */
 function workerCounts(project: Project, jobs: readonly Job[]): Map<System, number> {
   const jobsOf = new Map<System, number>();
-  for (const job of jobs) jobsOf.set(job.system, (jobsOf.get(job.system) ?? 0) + 1);
+  for (const job of jobs) jobsOf.set(job.system, (jobsOf.get(job.system) ?? 0) + (job.task.instances?.count ?? 1));
   const counts = new Map<System, number>();
   // Declaration order, so workers start backend by backend as in the original.
   for (const system of project.backends.flatMap((b) => b.systems)) {
@@ -161,6 +169,13 @@ function workerCounts(project: Project, jobs: readonly Job[]): Map<System, numbe
     if (n > 0) counts.set(system, Math.min(system.workers, n));
   }
   return counts;
+}
+
+/** Multi-machine jobs gather their machines through Groups, and talk to the run's own sync service. */
+function startGroups(input: RunInput): { groups: Groups; endpoint: SyncEndpoint } | undefined {
+  if (!input.jobs.some((j) => j.task.instances)) return undefined;
+  const sync = new MemorySync();
+  return { groups: new Groups({ emit: input.emit, sync, stopping: input.stopping }), endpoint: new SyncEndpoint(sync) };
 }
 
 /** Pack once for every machine; the repack script sees the project env and SPREAD_BACKENDS. */

@@ -15,6 +15,9 @@ import type { LevelCall, LevelResult, WorkerEnv } from './level-script.js';
 import type { LinkShared, MachineLink } from './machine-link.js';
 import { obtainMachine } from './machine-link.js';
 import { pickJob, suiteKey } from './pick-job.js';
+import type { Groups, Member } from './group.js';
+import { runGroupPart } from './group-task.js';
+import type { SyncEndpoint } from './sync-link.js';
 
 /** The state every worker of a run shares. */
 export interface Queue {
@@ -22,6 +25,8 @@ export interface Queue {
   readonly suiteWorkers: Map<string, number>;
   /** Set on the first Ctrl-C: take no new job. */
   readonly stopping: AbortSignal;
+  /** Multi-machine jobs: their gathering, and how their instances reach the sync service. */
+  readonly groups?: { readonly groups: Groups; readonly endpoint: SyncEndpoint };
 }
 
 export interface WorkerInput {
@@ -44,17 +49,23 @@ const taskRestore = (j: Job): string => joinScripts(j.task.restore, j.suite.rest
 const taskDebug = (j: Job): string => joinScripts(j.task.debug, j.suite.debugEach, j.backend.debugEach, j.project.debugEach);
 
 export async function runWorker(input: WorkerInput): Promise<void> {
-  // A machine lost for good is let go and replaced, with fresh nesting state.
-  while (!input.queue.stopping.aborted && hasWork(input)) {
-    const link = await obtainMachine(input.shared, input.backend, input.system, input.index);
-    if (!link) return;
-    const replace = await runOnMachine(input, link);
-    await link.release();
-    if (!replace) return;
+  input.queue.groups?.groups.enlist(input.system);
+  try {
+    // A machine lost for good is let go and replaced, with fresh nesting state.
+    while (!input.queue.stopping.aborted && hasWork(input)) {
+      const link = await obtainMachine(input.shared, input.backend, input.system, input.index);
+      if (!link) return;
+      const replace = await runOnMachine(input, link);
+      await link.release();
+      if (!replace) return;
+    }
+  } finally {
+    input.queue.groups?.groups.retire(input.system);
   }
 }
 
 const hasWork = (input: WorkerInput): boolean =>
+  input.queue.groups?.groups.isGathering(input.system) === true ||
   input.queue.pending.some((j) => j !== undefined && j.backend.name === input.system.backend && j.system.name === input.system.name);
 
 /** Runs jobs on one machine; true when the machine was lost and the worker should get another. */
@@ -78,6 +89,9 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<bool
   let insideSuite: Suite | undefined;
   let job: Job | undefined;
   let last: Job | undefined;
+  // This worker's part in a multi-machine job: such a job is aborted once, by its group.
+  let member: Member | undefined;
+  const aborted = (j: Job) => (member ? member.abandon() : result('task-abort', j));
 
   for (;;) {
     if (job) {
@@ -85,23 +99,31 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<bool
       queue.suiteWorkers.set(suiteKey(job), (queue.suiteWorkers.get(suiteKey(job)) ?? 1) - 1);
     }
     if (badProject || abend || link.isLost || queue.stopping.aborted) break;
-    const i = pickJob(queue.pending, { backend: input.system.backend, system: input.system.name, suite: insideSuite, last, order: input.order }, queue.suiteWorkers);
-    if (i === undefined) {
-      job = undefined;
-      break;
+    // A multi-machine job gathering machines of this system comes first (see group.ts).
+    member = queue.groups?.groups.join(input.system, link);
+    if (member) {
+      job = member.job;
+    } else {
+      const i = pickJob(queue.pending, { backend: input.system.backend, system: input.system.name, suite: insideSuite, last, order: input.order }, queue.suiteWorkers);
+      if (i === undefined) {
+        job = undefined;
+        break;
+      }
+      job = queue.pending[i]!;
+      queue.pending[i] = undefined;
+      if (job.task.instances && queue.groups) member = queue.groups.groups.open(job, link);
     }
-    job = queue.pending[i]!;
-    queue.pending[i] = undefined;
     queue.suiteWorkers.set(suiteKey(job), (queue.suiteWorkers.get(suiteKey(job)) ?? 0) + 1);
+    if (member && !(await member.gathered())) continue;
 
     if (badSuite.has(job.suite)) {
-      result('task-abort', job);
+      aborted(job);
       continue;
     }
     if (insideSuite && insideSuite !== job.suite) {
       if (!(await run({ job: last!, level: 'suite', verb: 'restoring', script: insideSuite.restore, debug: insideSuite.debug }))) {
         result('suite-restore-error', last!);
-        result('task-abort', job);
+        aborted(job);
         badProject = true;
         continue;
       }
@@ -112,14 +134,14 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<bool
       insideProject = true;
       if (!restoreOnly && !(await run({ job, level: 'project', verb: 'preparing', script: job.project.prepare, debug: job.project.debug }))) {
         result('project-prepare-error', job);
-        result('task-abort', job);
+        aborted(job);
         badProject = true;
         continue;
       }
       insideBackend = true;
       if (!restoreOnly && !(await run({ job, level: 'backend', verb: 'preparing', script: job.backend.prepare, debug: job.backend.debug }))) {
         result('backend-prepare-error', job);
-        result('task-abort', job);
+        aborted(job);
         badProject = true;
         continue;
       }
@@ -128,12 +150,21 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<bool
       insideSuite = job.suite;
       if (!restoreOnly && !(await run({ job, level: 'suite', verb: 'preparing', script: job.suite.prepare, debug: job.suite.debug }))) {
         result('suite-prepare-error', job);
-        result('task-abort', job);
+        aborted(job);
         badSuite.add(job.suite);
         continue;
       }
     }
-    badProject = await runTask(input, link, job, runFull, () => abend);
+    if (member && queue.groups) {
+      badProject = await runGroupPart({
+        member, link, env: w, endpoint: queue.groups.endpoint, stopping: queue.stopping, run: runFull,
+        scripts: { prepare: taskPrepare(job), restore: taskRestore(job), debug: taskDebug(job) },
+        abended: () => abend, abend: () => { abend = true; },
+      });
+      member = undefined;
+    } else {
+      badProject = await runTask(input, link, job, runFull, () => abend);
+    }
   }
 
   // A lost machine cannot be restored: it is discarded as it is.

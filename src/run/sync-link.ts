@@ -1,0 +1,44 @@
+/**
+ * How the sync helpers on a machine reach the runner's sync service: over
+ * the machine's own SSH connection. The first task script of a
+ * multi-machine job on a session asks sshd for a reverse forward (a port
+ * on the machine's loopback, see Session.forwardIn); each connection made
+ * there comes back to this process and is served by sync/wire.ts. No port
+ * is opened on this host or to the network. The helpers find the port and
+ * their instance's token in SPREAD_SYNC_PORT and SPREAD_SYNC_TOKEN, set
+ * for each script (a reboot or a reconnect gives a new session, and so a
+ * new forward).
+ */
+import type { Env } from '../project/types.js';
+import type { Session } from '../remote/session.js';
+import type { SyncService } from '../sync/sync.js';
+import { serveSync } from '../sync/wire.js';
+import type { Caller } from '../sync/wire.js';
+
+export class SyncEndpoint {
+  private readonly callers = new Map<string, Caller>();
+  private readonly forwards = new WeakMap<Session, Promise<number>>();
+
+  constructor(readonly service: SyncService) {}
+
+  /** Calls made with `token` go to what `caller` says, until `forget`. */
+  register(token: string, caller: Caller): void {
+    this.callers.set(token, caller);
+  }
+
+  forget(token: string): void {
+    this.callers.delete(token);
+  }
+
+  /** The variables the helpers need in a script on `session`; rejects when the session cannot forward. */
+  async env(session: Session, token: string): Promise<Env> {
+    let port = this.forwards.get(session);
+    if (!port) {
+      if (!session.forwardIn) throw new Error(`cannot reach spread's sync service from ${session.address}: its connection cannot forward ports`);
+      port = session.forwardIn((stream) => serveSync(stream, this.service, (t) => this.callers.get(t)));
+      this.forwards.set(session, port);
+      port.catch(() => this.forwards.delete(session));
+    }
+    return [['SPREAD_SYNC_PORT', String(await port)], ['SPREAD_SYNC_TOKEN', token]];
+  }
+}
