@@ -54,15 +54,16 @@ export interface LevelCall {
   readonly instance?: InstanceCall;
 }
 
+/** A script run for one instance of a multi-machine job, at any level. */
 export interface InstanceCall {
-  /** Shown instead of the job name: `<job> instance 2/3`. */
-  readonly context: string;
   /** SPREAD_INSTANCE and friends. */
   readonly vars: Env;
-  /** The sync helpers' variables on the link's current session (a reboot changes it). */
-  readonly syncEnv: (link: MachineLink) => Promise<Env>;
-  /** Whether -debug/-shell shells open on this instance (-instance picks one). */
-  readonly interactive: boolean;
+  /** Task scripts: shown instead of the job name, `<job> instance 2/3`. */
+  readonly context?: string;
+  /** Task scripts: the sync helpers' variables on the link's current session (a reboot changes it). */
+  readonly syncEnv?: (link: MachineLink) => Promise<Env>;
+  /** Whether -debug/-shell shells open on this instance (-instance picks one). @default true */
+  readonly interactive?: boolean;
 }
 
 export interface LevelResult {
@@ -101,7 +102,7 @@ export async function runLevel(link: MachineLink, w: WorkerEnv, call: LevelCall)
 
   const started = Date.now();
   const { warnMs, killMs } = timeoutsFor(job, level);
-  const result = await runWithReboots(link, w, ref, { script, dir, env, warnMs, killMs, ...(call.instance ? { syncEnv: call.instance.syncEnv } : {}) });
+  const result = await runWithReboots(link, w, ref, { script, dir, env, warnMs, killMs, ...(call.instance?.syncEnv ? { syncEnv: call.instance.syncEnv } : {}) });
   w.emit({ type: 'script-end', ...ref, ok: result.ok, durationMs: Date.now() - started, output: result.output, ...(result.error !== undefined ? { error: result.error } : {}) });
 
   if (!result.ok) {
@@ -118,8 +119,8 @@ export async function shell(link: MachineLink, w: WorkerEnv, job: Job, dir: stri
   w.emit({ type: 'log', level: 'info', message: why });
   try {
     // An instance's shell has the sync helpers, so a person can play its part.
-    const synced = instance ? [...env, ...(await instance.syncEnv(link))] : env;
-    await w.openShell({ link, job, dir, env: synced, why, ...(instance ? { sync: true } : {}) });
+    const synced = instance?.syncEnv ? [...env, ...(await instance.syncEnv(link))] : env;
+    await w.openShell({ link, job, dir, env: synced, why, ...(instance?.syncEnv ? { sync: true } : {}) });
   } catch (err) {
     w.emit({ type: 'log', level: 'info', message: `Error running debug shell: ${(err as Error).message}` });
   }

@@ -8,7 +8,7 @@
  */
 import type { Backend } from '../backends/backend.js';
 import type { Outcome } from '../events.js';
-import type { Job, Suite, System } from '../project/types.js';
+import type { Env, Job, Suite, System } from '../project/types.js';
 import { fetchArtifacts } from './artifacts.js';
 import { runLevel } from './level-script.js';
 import type { LevelCall, LevelResult, WorkerEnv } from './level-script.js';
@@ -74,8 +74,11 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<bool
   const restoreOnly = w.options.interaction.kind === 'restore';
   const abendMode = w.options.interaction.kind === 'abend';
   const result = (outcome: Outcome, job: Job) => w.emit({ type: 'result', outcome, job });
+  // The instance variables of multi-machine jobs this machine took part in, for every level's scripts (the job's env may use them).
+  const instanceVars = new Map<Job, Env>();
   const runFull = async (call: LevelCall): Promise<LevelResult> => {
-    const r = await runLevel(link, w, call);
+    const vars = call.instance ? undefined : instanceVars.get(call.job);
+    const r = await runLevel(link, w, vars ? { ...call, instance: { vars } } : call);
     if (!r.ok && abendMode) abend = true;
     return r;
   };
@@ -114,7 +117,10 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<bool
       if (job.task.instances && queue.groups) member = queue.groups.groups.open(job, link);
     }
     queue.suiteWorkers.set(suiteKey(job), (queue.suiteWorkers.get(suiteKey(job)) ?? 0) + 1);
-    if (member && !(await member.gathered())) continue;
+    if (member) {
+      if (!(await member.gathered())) continue;
+      instanceVars.set(job, member.vars());
+    }
 
     if (badSuite.has(job.suite)) {
       aborted(job);
