@@ -100,6 +100,7 @@ export class Groups {
     const group = new Group(job, this.o, () => this.gathering.delete(key));
     this.gathering.set(key, group);
     const member = group.add(link);
+    this.o.emit({ type: 'log', level: 'verbose', message: `Gathering ${group.count} machines of ${key} for ${job.name}...` });
     const alive = this.alive.get(key) ?? 0;
     if (alive < group.count) group.callOff(`only ${alive} worker${alive === 1 ? '' : 's'} of ${key} to run it`);
     return member;

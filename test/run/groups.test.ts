@@ -234,8 +234,8 @@ test('-reuse: the group\'s machines are restored and kept, reused by the next ru
 });
 
 /** Spread as a child process, for signals. */
-function start(dir: string, env: NodeJS.ProcessEnv) {
-  const child = spawn(process.execPath, [SPREAD_BIN, `-pass=${PASS}`], { cwd: dir, env: { ...process.env, ...env } });
+function start(dir: string, env: NodeJS.ProcessEnv, args: string[] = []) {
+  const child = spawn(process.execPath, [SPREAD_BIN, `-pass=${PASS}`, ...args], { cwd: dir, env: { ...process.env, ...env } });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -293,6 +293,32 @@ test('Ctrl-C twice with a group waiting on a barrier: its scripts are killed at 
     assert.match(out, /<interrupted>/);
     assert.match(out, /Failed tasks: 1\n {4}- adhoc:ubuntu-16\.04:tests\/stuck\n/);
     for (const k of [1, 2, 3]) assert.match(out, new RegExp(`Error executing adhoc:ubuntu-16\\.04:tests/stuck instance ${k}/3 \\(`));
+    assert.deepEqual(sorted(pool.discarded()), sorted(targets.map((t) => t.address)));
+  });
+});
+
+test('Ctrl-C while a group gathers machines: it is called off and counted as aborted; the busy machine finishes its job', { skip }, async () => {
+  await withProject({
+    'spread.yaml': spreadYaml(),
+    'tests/busy/task.yaml': `summary: holds one machine\npriority: 10\nexecute: |\n    touch /tmp/grp-busy\n    until [ -e /tmp/grp-go ]; do sleep 0.05; done\nrestore: ${note('busy restore')}\n`,
+    'tests/trio/task.yaml': `summary: needs all three\ninstances: 3\nexecute: ${note('trio ran')}\n`,
+  }, async (dir, pool) => {
+    const run = start(dir, pool.env, ['-v']);
+    await until(() => /Gathering 3 machines of adhoc:ubuntu-16\.04 for adhoc:ubuntu-16\.04:tests\/trio\.\.\./.test(run.output()), 'the group to gather');
+    await until(async () => (await Promise.all(targets.map((t) => t.run('test -e /tmp/grp-busy && echo y || true')))).some((s) => s.trim() === 'y'), 'the busy task to start');
+    run.child.kill('SIGINT');
+    await until(() => /Not starting/.test(run.output()), 'the group to be called off');
+    await Promise.all(targets.map((t) => t.run('touch /tmp/grp-go')));
+    const code = await run.done;
+    const out = stripTime(run.output());
+    assert.equal(code, 1, out);
+    assert.match(out, /Not starting adhoc:ubuntu-16\.04:tests\/trio on 3 machines: the run was interrupted\.\n/);
+    assert.match(out, /Successful tasks: 1\nAborted tasks: 1\n/);
+    const all = (await allLogs()).flat();
+    assert.ok(!all.includes('trio ran'));
+    assert.equal(all.filter((l) => l === 'busy restore').length, 1);
+    assert.equal(all.filter((l) => l === 'project prepare').length, 1, 'the gathering machines prepared nothing');
+    assert.equal(all.filter((l) => l === 'project restore').length, 1, 'the busy machine restored what it prepared');
     assert.deepEqual(sorted(pool.discarded()), sorted(targets.map((t) => t.address)));
   });
 });
