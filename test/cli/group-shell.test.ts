@@ -68,3 +68,34 @@ execute: |
     removeProject(dir);
   }
 });
+
+test('-debug -instance=2: instance 1 fails, the shell opens on instance 2 before its restore', { skip: tmuxSkip }, async () => {
+  const dir = makeProject({
+    'spread.yaml': 'project: pair\npath: /pair\nbackends:\n    local:\n        systems:\n            - this-host:\n                workers: 2\nsuites:\n    tests/:\n        summary: tests\n',
+    'tests/pair/task.yaml': 'summary: one part fails\ninstances: 2\nexecute: |\n    if [ $SPREAD_INSTANCE = 1 ]; then echo broken; exit 1; fi\n    touch survivor\n',
+  });
+  const session = `spread-group-debug-${process.pid}`;
+  try {
+    writeFileSync(join(dir, 'run.sh'), `cd '${dir}'\n'${process.execPath}' '${SPREAD_BIN}' -debug -instance=2 2>&1 | tee out.log\necho "\${PIPESTATUS[0]}" > status\nsleep 600\n`);
+    tmux('new-session', '-d', '-s', session, '-x', '200', '-y', '50', `bash '${join(dir, 'run.sh')}'`);
+    await waitScreen(session, /local:this-host \.\.\.\/tests\/pair# $/m, 'the shell prompt');
+    tmux('send-keys', '-t', session, 'test -e survivor && echo "on instance $SPREAD_INSTANCE, not yet restored"', 'Enter');
+    await waitScreen(session, /^on instance 2, not yet restored$/m, 'the shell on instance 2');
+    tmux('send-keys', '-t', session, 'exit', 'Enter');
+    const deadline = Date.now() + 30_000;
+    while (!existsSync(join(dir, 'status'))) {
+      if (Date.now() > deadline) throw new Error('spread did not finish');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    const out = readFileSync(join(dir, 'out.log'), 'utf8');
+    assert.equal(readFileSync(join(dir, 'status'), 'utf8').trim(), '1', out);
+    assert.match(out, /Error executing local:this-host:tests\/pair instance 1\/2 /);
+    assert.match(out, /Starting shell to debug local:this-host:tests\/pair instance 2\/2 \(another instance failed\)\.\.\./);
+    assert.doesNotMatch(out, /Starting shell to debug\.\.\./, 'no shell on instance 1');
+    assert.match(out, /Failed tasks: 1\n/);
+  } finally {
+    try { tmux('kill-session', '-t', session); } catch { /* gone */ }
+    removeProject(dir);
+  }
+});

@@ -130,6 +130,20 @@ restore: ${note('task restore $SPREAD_INSTANCE')}
   });
 });
 
+test('-repeat runs the group again with fresh states: sequence numbers start from 1 each round', { skip }, async () => {
+  await withProject({
+    'spread.yaml': spreadYaml(),
+    'tests/again/task.yaml': `summary: twice\ninstances: 3\nexecute: |\n    echo "seq $(SIGNAL arrived)" >> /tmp/grp-log\n    SIGNAL_AND_WAIT left 60s > /dev/null\n`,
+  }, async (dir, pool) => {
+    const r = await runSpread([`-pass=${PASS}`, '-repeat=1'], dir, pool.env);
+    assert.equal(r.code, 0, r.stdout);
+    assert.match(r.stdout, /Successful tasks: 2\n/, 'one success per round');
+    const seqs = (await allLogs()).flat().filter((l) => l.startsWith('seq '));
+    assert.deepEqual(sorted(seqs), ['seq 1', 'seq 1', 'seq 2', 'seq 2', 'seq 3', 'seq 3']);
+    assert.deepEqual(sorted(pool.discarded()), sorted(targets.map((t) => t.address)));
+  });
+});
+
 test('a barrier that times out fails the job with a clear message; the others\' waits end at once', { skip }, async () => {
   await withProject({
     'spread.yaml': spreadYaml(),
