@@ -96,7 +96,7 @@ export const SYNC_HELPERS = [
   syncHelper('SIGNAL', 'SIGNAL state', '[ $# -eq 1 ]', '_spread_sync signal "$1"'),
   syncHelper('BARRIER', 'BARRIER state count [timeout]', '[ $# -ge 2 ] && [ $# -le 3 ]', `_spread_sync barrier "$1" "$2" ${TIMEOUT_ARG(3)}`),
   syncHelper('SIGNAL_AND_WAIT', 'SIGNAL_AND_WAIT state [timeout]', '[ $# -ge 1 ] && [ $# -le 2 ]',
-    `seq=$(_spread_sync signal "$1") && _spread_sync barrier "$1" "$SPREAD_INSTANCES" ${TIMEOUT_ARG(2)} > /dev/null && echo "$seq"`),
+    `{ seq=$(_spread_sync signal "$1") || { echo "$seq"; false; }; } && _spread_sync barrier "$1" "$SPREAD_INSTANCES" ${TIMEOUT_ARG(2)} && echo "$seq"`),
   syncHelper('PUBLISH', 'PUBLISH topic message... (one line)', "[ $# -ge 2 ] && [[ $* != *$'\\n'* ]]", '_spread_sync publish "$@"'),
   syncHelper('READ', 'READ topic count [timeout]', '[ $# -ge 2 ] && [ $# -le 3 ]', `_spread_sync read "$1" "$2" ${TIMEOUT_ARG(3)}`),
 ] as const;

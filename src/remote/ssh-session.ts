@@ -181,7 +181,14 @@ class SshSession implements Session {
   forwardIn(onConnection: (stream: Duplex) => void): Promise<number> {
     if (this.lost) return Promise.reject(this.lost);
     return new Promise((resolve, reject) => {
-      this.client.forwardIn('127.0.0.1', 0, (err, port) => {
+      const ask = (cb: (err: Error | undefined, port: number) => void) => {
+        try {
+          this.client.forwardIn('127.0.0.1', 0, cb);
+        } catch (err) {
+          cb(err as Error, 0);
+        }
+      };
+      ask((err, port) => {
         if (err) {
           reject(new Error(`cannot forward a port on ${this.address} back to spread: ${err.message} (sshd must allow it: AllowTcpForwarding yes)`));
           return;

@@ -336,3 +336,23 @@ test('Ctrl-C while a group gathers machines: it is called off and counted as abo
     assert.deepEqual(sorted(pool.discarded()), sorted(targets.map((t) => t.address)));
   });
 });
+
+test('a machine whose sshd refuses forwarding: a clear error, and the other instance does not hang', { skip }, async () => {
+  const closed = await startSshd({ host: '127.0.0.34', rootPassword: PASS, noForwarding: true });
+  try {
+    await withProject({
+      'spread.yaml': spreadYaml(2),
+      'tests/pair/task.yaml': 'summary: two\ninstances: 2\nkill-timeout: 10m\nexecute: SIGNAL_AND_WAIT both 10m\n',
+    }, async (dir, pool) => {
+      const r = await runSpread([`-pass=${PASS}`], dir, pool.env);
+      const out = stripTime(r.stdout);
+      assert.equal(r.code, 1, out);
+      assert.match(out, /Error executing adhoc:ubuntu-16\.04:tests\/pair instance \d\/2 \(127\.0\.0\.34:\d+\) : cannot forward a port on 127\.0\.0\.34:\d+ back to spread: .* \(sshd must allow it: AllowTcpForwarding yes\)\n/);
+      assert.match(out, /Error executing adhoc:ubuntu-16\.04:tests\/pair instance \d\/2 \(127\.0\.0\.31:\d+\) : SIGNAL_AND_WAIT both 10m: instance \d \(127\.0\.0\.34:\d+\) failed executing\n/);
+      assert.match(out, /Failed tasks: 1\n/);
+      assert.deepEqual(sorted(pool.discarded()), sorted([closed.address, targets[0]!.address]));
+    }, [closed, targets[0]!]);
+  } finally {
+    await closed.stop();
+  }
+});
