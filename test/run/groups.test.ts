@@ -356,3 +356,37 @@ test('a machine whose sshd refuses forwarding: a clear error, and the other inst
     await closed.stop();
   }
 });
+
+test('REBOOT in one instance: its helpers reach spread again over the new connection, the group\'s states survive', { skip }, async () => {
+  const rebootable = await startSshd({ host: '127.0.0.35', rootPassword: PASS, rebootable: true });
+  try {
+    await withProject({
+      'spread.yaml': spreadYaml(2),
+      'tests/pair/task.yaml': `summary: one instance reboots
+instances: 2
+execute: |
+    if [ "$SPREAD_INSTANCE" = 1 ]; then
+        if [ "$SPREAD_REBOOT" = 0 ]; then
+            SIGNAL before-reboot > /dev/null
+            REBOOT
+        fi
+        # The connection (and so the forward) before the reboot is gone: this works only over the new one.
+        SIGNAL_AND_WAIT after-reboot 60s
+    else
+        BARRIER before-reboot 1 60s
+        SIGNAL_AND_WAIT after-reboot 60s
+    fi
+`,
+    }, async (dir, pool) => {
+      await rebootable.run('rm -rf /home/grp');
+      const r = await runSpread([`-pass=${PASS}`], dir, pool.env);
+      const out = stripTime(r.stdout);
+      assert.equal(r.code, 0, out);
+      assert.match(out, /Rebooting on 127\.0\.0\.35:\d+ \(adhoc:ubuntu-16\.04:tests\/pair instance 1\/2\) as requested/);
+      assert.match(out, /Successful tasks: 1\n/);
+      assert.deepEqual(sorted(pool.discarded()), sorted([rebootable.address, targets[0]!.address]));
+    }, [rebootable, targets[0]!]);
+  } finally {
+    await rebootable.stop();
+  }
+});
