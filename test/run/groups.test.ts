@@ -144,15 +144,17 @@ test('-repeat runs the group again with fresh states: sequence numbers start fro
   });
 });
 
-test('a barrier that times out fails the job with a clear message; the others\' waits end at once', { skip }, async () => {
+test('a barrier that times out ($SPREAD_SYNC_TIMEOUT) fails the job with a clear message; the others\' waits end at once', { skip }, async () => {
   await withProject({
     'spread.yaml': spreadYaml(),
     'tests/late/task.yaml': `summary: a barrier nobody reaches
 instances: 3
 kill-timeout: 10m
+environment:
+    SPREAD_SYNC_TIMEOUT: 1s
 execute: |
     if [ "$SPREAD_INSTANCE" = 1 ]; then
-        BARRIER never 3 1s
+        BARRIER never 3
     else
         BARRIER forever 3 10m
     fi
@@ -162,7 +164,7 @@ restore: ${note('task restore $SPREAD_INSTANCE')}
     const r = await runSpread([`-pass=${PASS}`], dir, pool.env);
     const out = stripTime(r.stdout);
     assert.equal(r.code, 1, out);
-    assert.match(out, /Error executing adhoc:ubuntu-16\.04:tests\/late instance 1\/3 \(127\.0\.0\.3\d:\d+\) : BARRIER never 3 1s: timed out after 1s waiting for 3 instances in state never \(0 so far\)\n/);
+    assert.match(out, /Error executing adhoc:ubuntu-16\.04:tests\/late instance 1\/3 \(127\.0\.0\.3\d:\d+\) : BARRIER never 3: timed out after 1s waiting for 3 instances in state never \(0 so far\)\n/);
     for (const k of [2, 3]) {
       assert.match(out, new RegExp(`Error executing adhoc:ubuntu-16\\.04:tests/late instance ${k}/3 \\(.*\\) : BARRIER forever 3 10m: instance 1 \\(127\\.0\\.0\\.3\\d:\\d+\\) failed executing\\n`));
     }
