@@ -21,6 +21,7 @@ import { randomBytes } from 'node:crypto';
 import type { Emit, Outcome } from '../events.js';
 import type { Env, Job, System } from '../project/types.js';
 import { parseAddress } from '../remote/shell-words.js';
+import { plural } from '../sync/sync.js';
 import type { SyncService } from '../sync/sync.js';
 import type { MachineLink } from './machine-link.js';
 
@@ -57,7 +58,7 @@ export interface GroupsOptions {
   readonly runId?: string;
 }
 
-const systemKey = (s: System | Job['system']): string => `${s.backend}:${s.name}`;
+const systemKey = (s: System): string => `${s.backend}:${s.name}`;
 
 /** The groups of one run: at most one gathering per system. */
 export class Groups {
@@ -81,7 +82,7 @@ export class Groups {
     const left = (this.alive.get(key) ?? 1) - 1;
     this.alive.set(key, left);
     const group = this.gathering.get(key);
-    if (group && left < group.count) group.callOff(`only ${left} worker${left === 1 ? '' : 's'} of ${key} left to run it`);
+    if (group && left < group.count) group.callOff(`only ${plural(left, 'worker')} of ${key} left to run it`);
   }
 
   /** Whether a group of this system waits for workers. */
@@ -97,12 +98,14 @@ export class Groups {
   /** A worker took a multi-machine job from the queue: it opens the job's group as instance 1. */
   open(job: Job, link: MachineLink): Member {
     const key = systemKey(job.system);
-    const group = new Group(job, this.o, () => this.gathering.delete(key));
+    const group: Group = new Group(job, this.o, () => {
+      if (this.gathering.get(key) === group) this.gathering.delete(key);
+    });
     this.gathering.set(key, group);
     const member = group.add(link);
     this.o.emit({ type: 'log', level: 'verbose', message: `Gathering ${group.count} machines of ${key} for ${job.name}...` });
     const alive = this.alive.get(key) ?? 0;
-    if (alive < group.count) group.callOff(`only ${alive} worker${alive === 1 ? '' : 's'} of ${key} to run it`);
+    if (alive < group.count) group.callOff(`only ${plural(alive, 'worker')} of ${key} to run it`);
     return member;
   }
 }
