@@ -21,6 +21,7 @@ import { StatusLine } from './status-line.js';
 import { progressReporter } from '../report/progress.js';
 import { toRunOptions, UsageError } from './options.js';
 import { SPREAD_FLAGS, USAGE_LINE } from './spread-flags.js';
+import { openQueue, summaryCommand } from './queue.js';
 
 /** Modes that open shells, and so need a terminal. */
 const INTERACTIVE: readonly string[] = ['debug', 'shell', 'shell-before', 'shell-after'];
@@ -48,6 +49,19 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(await listJobs(project, filter, (cmd) => host.run(cmd)));
     return 0;
   }
+  const queueUrl = typeof parsed.values['queue'] === 'string' && parsed.values['queue'] !== '' ? parsed.values['queue'] : undefined;
+  if (parsed.values['summary'] === true && !queueUrl) throw new UsageError('-summary needs -queue=URL: the shared run to sum up');
+  // Before anything is packed or allocated: an unreachable queue is one line.
+  const sharedRun = queueUrl ? await openQueue(queueUrl, process.env) : undefined;
+  if (sharedRun && parsed.values['summary'] === true) {
+    try {
+      const stop = new AbortController();
+      process.once('SIGINT', () => stop.abort());
+      return await summaryCommand({ project, run: sharedRun, write: (text) => process.stdout.write(text), reporters: fileReporters(parsed.values), signal: stop.signal });
+    } finally {
+      await sharedRun.close();
+    }
+  }
   const interactive = INTERACTIVE.filter((name) => parsed.values[name] === true);
   if (interactive.length > 0 && !process.stdin.isTTY) {
     throw new UsageError(`-${interactive[0]} opens a shell and needs a terminal on stdin`);
@@ -64,9 +78,11 @@ async function main(argv: readonly string[]): Promise<number> {
     project, filter, options, host: (cmd) => host.run(cmd), write: gate.write, reporters,
     ...(dialTimeoutMs !== undefined ? { dialTimeoutMs } : {}),
     ...(interactive.length > 0 ? { openShell: interactiveShell(gate, process.stdin, process.stdout) } : {}),
+    ...(sharedRun ? { sharedRun } : {}),
     });
   } finally {
     status?.close();
+    await sharedRun?.close();
   }
   if (code !== 0) process.stderr.write('error: unsuccessful run\n');
   return code;

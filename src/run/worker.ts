@@ -12,22 +12,13 @@ import type { Env, Job, Suite, System } from '../project/types.js';
 import { fetchArtifacts } from './artifacts.js';
 import { runLevel } from './level-script.js';
 import type { LevelCall, LevelResult, WorkerEnv } from './level-script.js';
+import type { Claim } from '../store/store.js';
+import type { JobQueue } from './job-queue.js';
 import type { LinkShared, MachineLink } from './machine-link.js';
 import { obtainMachine } from './machine-link.js';
-import { pickJob, suiteKey } from './pick-job.js';
 import type { Groups, Member } from './group.js';
 import { runGroupPart } from './group-task.js';
 import type { SyncEndpoint } from './sync-link.js';
-
-/** The state every worker of a run shares. */
-export interface Queue {
-  readonly pending: (Job | undefined)[];
-  readonly suiteWorkers: Map<string, number>;
-  /** Set on the first Ctrl-C: take no new job. */
-  readonly stopping: AbortSignal;
-  /** Multi-machine jobs: their gathering, and how their instances reach the sync service. */
-  readonly groups?: { readonly groups: Groups; readonly endpoint: SyncEndpoint };
-}
 
 export interface WorkerInput {
   readonly backend: Backend;
@@ -35,9 +26,12 @@ export interface WorkerInput {
   readonly order: readonly number[];
   /** This worker's number within its system, from 1. */
   readonly index: number;
-  readonly queue: Queue;
+  /** The run's queue: every worker of every runner claims from it. */
+  readonly queue: JobQueue;
   readonly shared: LinkShared;
   readonly env: WorkerEnv;
+  /** Multi-machine jobs: their gathering, and how their instances reach the sync service. */
+  readonly groups?: { readonly groups: Groups; readonly endpoint: SyncEndpoint };
 }
 
 /** Joins scripts as one, each in its own subshell (spec §5.3). */
@@ -49,27 +43,29 @@ const taskRestore = (j: Job): string => joinScripts(j.task.restore, j.suite.rest
 const taskDebug = (j: Job): string => joinScripts(j.task.debug, j.suite.debugEach, j.backend.debugEach, j.project.debugEach);
 
 export async function runWorker(input: WorkerInput): Promise<void> {
-  input.queue.groups?.groups.enlist(input.system);
+  input.groups?.groups.enlist(input.system);
   try {
     // A machine lost for good is let go and replaced, with fresh nesting state.
-    while (!input.queue.stopping.aborted && hasWork(input)) {
+    // In a shared run, a worker whose jobs all went to other runners waits
+    // without a machine for any of them that comes back (its runner lost).
+    while (!input.queue.stopping.aborted && (input.groups?.groups.isGathering(input.system) || (await input.queue.awaitWork(input.system.backend, input.system.name)))) {
       const link = await obtainMachine(input.shared, input.backend, input.system, input.index);
       if (!link) return;
-      const replace = await runOnMachine(input, link);
+      const end = await runOnMachine(input, link);
       await link.release();
-      if (!replace) return;
+      if (end === 'stop' || (end === 'idle' && !input.queue.shared)) return;
     }
   } finally {
-    input.queue.groups?.groups.retire(input.system);
+    input.groups?.groups.retire(input.system);
   }
 }
 
-const hasWork = (input: WorkerInput): boolean =>
-  input.queue.groups?.groups.isGathering(input.system) === true ||
-  input.queue.pending.some((j) => j !== undefined && j.backend.name === input.system.backend && j.system.name === input.system.name);
-
-/** Runs jobs on one machine; true when the machine was lost and the worker should get another. */
-async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<boolean> {
+/**
+ * Runs jobs on one machine until it is lost ('replace': the worker should
+ * get another), no job is left for it ('idle'), or it must stop ('stop':
+ * a failed project prepare or restore, -abend, Ctrl-C).
+ */
+async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<'replace' | 'idle' | 'stop'> {
   const { queue, env: w } = input;
   const restoreOnly = w.options.interaction.kind === 'restore';
   const abendMode = w.options.interaction.kind === 'abend';
@@ -90,33 +86,47 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<bool
   let insideProject = false;
   let insideBackend = false;
   let insideSuite: Suite | undefined;
-  let job: Job | undefined;
+  let claim: Claim | undefined;
   let last: Job | undefined;
+  let idle = false;
   // This worker's part in a multi-machine job: such a job is aborted once, by its group.
   let member: Member | undefined;
   const aborted = (j: Job) => (member ? member.abandon() : result('task-abort', j));
 
   for (;;) {
-    if (job) {
-      w.sequence.of(job);
-      queue.suiteWorkers.set(suiteKey(job), (queue.suiteWorkers.get(suiteKey(job)) ?? 1) - 1);
+    if (claim) {
+      w.sequence.of(claim.job);
+      if (!(await queue.finish(claim)) && queue.shared && !queue.store.lost.aborted) {
+        w.emit({ type: 'log', level: 'info', message: `Results of ${claim.job.name} are not kept in the shared run: this runner no longer holds it.` });
+      }
+      claim = undefined;
     }
+    if (member) w.sequence.of(member.job);
     if (badProject || abend || link.isLost || queue.stopping.aborted) break;
-    // A multi-machine job gathering machines of this system comes first (see group.ts).
-    member = queue.groups?.groups.join(input.system, link);
-    if (member) {
-      job = member.job;
-    } else {
-      const i = pickJob(queue.pending, { backend: input.system.backend, system: input.system.name, suite: insideSuite, last, order: input.order }, queue.suiteWorkers);
-      if (i === undefined) {
-        job = undefined;
+    // A multi-machine job gathering machines of this system comes first (see group.ts);
+    // the worker that claimed it holds the claim for the whole group.
+    const groups = input.groups?.groups;
+    member = groups?.join(input.system, link);
+    if (!member) {
+      claim = await queue.claim({ backend: input.system.backend, system: input.system.name, suite: insideSuite, last, order: input.order });
+      if (!claim) {
+        idle = true;
         break;
       }
-      job = queue.pending[i]!;
-      queue.pending[i] = undefined;
-      if (job.task.instances && queue.groups) member = queue.groups.groups.open(job, link);
+      if (claim.lostRunner !== undefined) {
+        w.emit({ type: 'job-retry', job: claim.job, lostRunner: claim.lostRunner });
+      }
+      if (claim.job.task.instances && groups) {
+        // One group gathers per system at a time: another one opened while this claim was on its way.
+        if (groups.isGathering(input.system)) {
+          await queue.release(claim);
+          claim = undefined;
+          continue;
+        }
+        member = groups.open(claim.job, link);
+      }
     }
-    queue.suiteWorkers.set(suiteKey(job), (queue.suiteWorkers.get(suiteKey(job)) ?? 0) + 1);
+    const job = member ? member.job : claim!.job;
     if (member) {
       if (!(await member.gathered())) continue;
       instanceVars.set(job, member.vars());
@@ -161,20 +171,25 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<bool
         continue;
       }
     }
-    if (member && queue.groups) {
+    // Stopped while preparing: a shared run hands the job to another runner instead (a group, gathered, goes on).
+    if (queue.stopping.aborted && queue.shared && !member && claim) {
+      await queue.release(claim);
+      claim = undefined;
+      break;
+    }
+    if (member && input.groups) {
       badProject = await runGroupPart({
-        member, link, env: w, endpoint: queue.groups.endpoint, stopping: queue.stopping, run: runFull,
+        member, link, env: w, endpoint: input.groups.endpoint, stopping: queue.stopping, run: runFull,
         scripts: { prepare: taskPrepare(job), restore: taskRestore(job), debug: taskDebug(job) },
         abended: () => abend, abend: () => { abend = true; },
       });
-      member = undefined;
     } else {
       badProject = await runTask(input, link, job, runFull, () => abend);
     }
   }
 
   // A lost machine cannot be restored: it is discarded as it is.
-  if (link.isLost) return !queue.stopping.aborted;
+  if (link.isLost) return queue.stopping.aborted ? 'stop' : 'replace';
   if (!abend && insideSuite && last) {
     if (!(await run({ job: last, level: 'suite', verb: 'restoring', script: insideSuite.restore, debug: insideSuite.debug }))) result('suite-restore-error', last);
   }
@@ -184,7 +199,8 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<bool
   if (!abend && insideProject && last) {
     if (!(await run({ job: last, level: 'project', verb: 'restoring', script: last.project.restore, debug: last.project.debug }))) result('project-restore-error', last);
   }
-  return link.isLost && !queue.stopping.aborted;
+  if (link.isLost && !queue.stopping.aborted) return 'replace';
+  return idle ? 'idle' : 'stop';
 }
 
 /**
