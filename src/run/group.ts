@@ -54,16 +54,26 @@ export interface GroupsOptions {
   readonly sync: SyncService;
   /** First Ctrl-C: groups still gathering are called off. */
   readonly stopping: AbortSignal;
-  /** Scopes sync names by run (runners sharing a store must not mix runs). */
-  readonly runId?: string;
 }
 
 const systemKey = (s: System): string => `${s.backend}:${s.name}`;
+
+/** What a worker's claim gave, through Groups.claim. */
+export interface Claimed<C> {
+  readonly claim?: C;
+  /** The claim was a multi-machine job: this worker opened its group. */
+  readonly member?: Member;
+  /** The claim was a multi-machine job but another group gathers on the system: hand the claim back and join that one. */
+  readonly busy?: boolean;
+}
 
 /** The groups of one run: at most one gathering per system. */
 export class Groups {
   private readonly gathering = new Map<string, Group>();
   private readonly alive = new Map<string, number>();
+  /** Claims under way per system, and who waits for them to settle. */
+  private readonly claiming = new Map<string, number>();
+  private readonly settling = new Map<string, (() => void)[]>();
 
   constructor(private readonly o: GroupsOptions) {
     o.stopping.addEventListener('abort', () => {
@@ -90,13 +100,45 @@ export class Groups {
     return this.gathering.has(systemKey(system));
   }
 
+  /**
+   * A worker's claim: a multi-machine job opens its group before the claim
+   * counts as settled, so a sibling whose own claim found nothing can wait
+   * (settled) and join it instead of going idle while the group needs it.
+   */
+  async claim<C extends { readonly job: Job }>(system: System, link: MachineLink, take: () => Promise<C | undefined>): Promise<Claimed<C>> {
+    const key = systemKey(system);
+    this.claiming.set(key, (this.claiming.get(key) ?? 0) + 1);
+    try {
+      const claim = await take();
+      if (!claim) return {};
+      if (!claim.job.task.instances) return { claim };
+      if (this.gathering.has(key)) return { claim, busy: true };
+      return { claim, member: this.open(claim.job, link) };
+    } finally {
+      const left = (this.claiming.get(key) ?? 1) - 1;
+      this.claiming.set(key, left);
+      if (left === 0) for (const wake of this.settling.get(key)?.splice(0) ?? []) wake();
+    }
+  }
+
+  /** Resolves once no claim of the system is under way. */
+  settled(system: System): Promise<void> {
+    const key = systemKey(system);
+    if ((this.claiming.get(key) ?? 0) === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const list = this.settling.get(key) ?? [];
+      list.push(resolve);
+      this.settling.set(key, list);
+    });
+  }
+
   /** Join the group gathering on this worker's system, if there is one. */
   join(system: System, link: MachineLink): Member | undefined {
     return this.gathering.get(systemKey(system))?.add(link);
   }
 
   /** A worker took a multi-machine job from the queue: it opens the job's group as instance 1. */
-  open(job: Job, link: MachineLink): Member {
+  private open(job: Job, link: MachineLink): Member {
     const key = systemKey(job.system);
     const group: Group = new Group(job, this.o, () => {
       if (this.gathering.get(key) === group) this.gathering.delete(key);
@@ -163,9 +205,9 @@ class Group {
     return this.members.map((m) => m.link.label).join(', ');
   }
 
-  /** The sync group of the current round: repeats start with fresh states and topics. */
+  /** The sync group of the current round (a store scopes it by run): repeats start with fresh states and topics. */
   syncGroup(): string {
-    return `${this.o.runId ?? 'run'}/${this.job.name}/${this.id}/${this.round}`;
+    return `${this.job.name}/${this.id}/${this.round}`;
   }
 
   get sync(): SyncService {

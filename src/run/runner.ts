@@ -155,7 +155,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
     };
     const env = { emit: runEmit, options, evaluated, sequence: new Sequence(input.jobs.length), abort: input.abort, ...(input.openShell ? { openShell: input.openShell } : {}) };
     // Multi-machine jobs: their events go through runEmit as any job's.
-    groups = startGroups(input.jobs, runEmit, stopping, joined ? { store, run: input.sharedRun!.run } : undefined);
+    groups = startGroups(input.jobs, runEmit, stopping, joined ? store : undefined);
     // Each runner of a shared run walks the queue in orders of its own.
     const offset = joined ? (joined.runnerNo - 1) * 1000 : 0;
     const running: Promise<void>[] = [];
@@ -235,10 +235,10 @@ function workerCounts(project: Project, jobs: readonly Job[]): Map<System, numbe
  * sync service: the run's own, or in a shared run the shared store's, so
  * their states live with the run.
  */
-function startGroups(jobs: readonly Job[], emit: Emit, stopping: AbortSignal, shared?: { store: RunStore; run: string }): { groups: Groups; endpoint: SyncEndpoint } | undefined {
+function startGroups(jobs: readonly Job[], emit: Emit, stopping: AbortSignal, shared?: RunStore): { groups: Groups; endpoint: SyncEndpoint } | undefined {
   if (!jobs.some((j) => j.task.instances)) return undefined;
-  const sync = shared?.store.sync ? new StoreSync(shared.store.sync) : new MemorySync();
-  return { groups: new Groups({ emit, sync, stopping, ...(shared ? { runId: shared.run } : {}) }), endpoint: new SyncEndpoint(sync) };
+  const sync = shared?.sync ? new StoreSync(shared.sync) : new MemorySync();
+  return { groups: new Groups({ emit, sync, stopping }), endpoint: new SyncEndpoint(sync) };
 }
 
 /** Pack once for every machine; the repack script sees the project env and SPREAD_BACKENDS. */

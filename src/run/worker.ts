@@ -108,22 +108,25 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<'rep
     const groups = input.groups?.groups;
     member = groups?.join(input.system, link);
     if (!member) {
-      claim = await queue.claim({ backend: input.system.backend, system: input.system.name, suite: insideSuite, last, order: input.order });
+      const take = () => queue.claim({ backend: input.system.backend, system: input.system.name, suite: insideSuite, last, order: input.order });
+      const got = groups ? await groups.claim(input.system, link, take) : { claim: await take() };
+      claim = got.claim;
+      member = got.member;
+      // One group gathers per system at a time: another one opened while this claim was on its way.
+      if (got.busy && claim) {
+        await queue.release(claim);
+        claim = undefined;
+        continue;
+      }
       if (!claim) {
+        // A sibling may be opening a group from its own claim: join it rather than leave.
+        await groups?.settled(input.system);
+        if (groups?.isGathering(input.system)) continue;
         idle = true;
         break;
       }
       if (claim.lostRunner !== undefined) {
         w.emit({ type: 'job-retry', job: claim.job, lostRunner: claim.lostRunner });
-      }
-      if (claim.job.task.instances && groups) {
-        // One group gathers per system at a time: another one opened while this claim was on its way.
-        if (groups.isGathering(input.system)) {
-          await queue.release(claim);
-          claim = undefined;
-          continue;
-        }
-        member = groups.open(claim.job, link);
       }
     }
     const job = member ? member.job : claim!.job;

@@ -16,6 +16,8 @@ import { parse } from 'yaml';
 import { adhocBackend, adhocPool } from '../helpers/adhoc.js';
 import type { AdhocPool } from '../helpers/adhoc.js';
 import { makeProject, removeProject, runSpread, SPREAD_BIN, stripTime } from '../helpers/fixture.js';
+import { Redis } from 'ioredis';
+import { redisSkip, startRedis } from '../helpers/redis.js';
 import { sshdSkip, startSshd } from '../helpers/sshd.js';
 import type { SshdTarget } from '../helpers/sshd.js';
 
@@ -390,5 +392,44 @@ execute: |
     }, [rebootable, targets[0]!]);
   } finally {
     await rebootable.stop();
+  }
+});
+
+test('in a shared run (-queue=redis://...) the groups\' states and topics live in Redis; a failing instance still ends the others\' waits', { skip: skip || redisSkip() }, async () => {
+  const redis = await startRedis();
+  const client = new Redis({ host: '127.0.0.1', port: redis.port, lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await withProject({
+      'spread.yaml': spreadYaml(),
+      'tests/ok/task.yaml': `summary: in step through Redis
+instances: 3
+priority: 10
+execute: |
+    seq=$(SIGNAL enrolled)
+    if [ "$seq" = 1 ]; then PUBLISH orders go; fi
+    SIGNAL_AND_WAIT ready 60s > /dev/null
+    READ orders 1 60s | MATCH '^go$'
+`,
+      'tests/crash/task.yaml': `summary: one fails\ninstances: 3\nkill-timeout: 10m\nexecute: |\n    if [ "$SPREAD_INSTANCE" = 3 ]; then exit 3; fi\n    BARRIER never 3 10m\n`,
+    }, async (dir, pool) => {
+      const run = `groups-${process.pid}`;
+      const r = await runSpread([`-pass=${PASS}`, `-queue=${redis.url}/2/${run}`], dir, pool.env);
+      const out = stripTime(r.stdout);
+      assert.equal(r.code, 1, out + r.stderr);
+      assert.match(out, /Successful tasks: 1\nAborted tasks: 0\nFailed tasks: 1\n {4}- adhoc:ubuntu-16\.04:tests\/crash\n/);
+      for (const k of [1, 2]) {
+        assert.match(out, new RegExp(`Error executing adhoc:ubuntu-16\\.04:tests/crash instance ${k}/3 \\(.*\\) : BARRIER never 3 10m: instance 3 \\(127\\.0\\.0\\.3\\d:\\d+\\) failed executing\\n`));
+      }
+      await client.connect();
+      await client.select(2);
+      const keys = (await client.keys(`spread:{${run}}:*`)).sort();
+      assert.ok(keys.some((k) => /:state:adhoc:ubuntu-16\.04:tests\/ok\/\w+\/1\/s\/enrolled$/.test(k)), keys.join('\n'));
+      assert.ok(keys.some((k) => /topic:.*tests\/ok\/\w+\/1\/t\/orders$/.test(k)), keys.join('\n'));
+      assert.ok(keys.some((k) => /topic:.*tests\/crash\/\w+\/1\/x\/failed$/.test(k)), 'the failure is kept in Redis too');
+      assert.deepEqual(sorted(pool.discarded()), sorted(targets.map((t) => t.address)));
+    });
+  } finally {
+    client.disconnect();
+    await redis.stop();
   }
 });
