@@ -30,6 +30,8 @@ export interface ScriptRef {
   readonly context: string;
   /** The worker running it, from 1 within its system (several may share a machine label). */
   readonly worker?: number;
+  /** The instance of a multi-machine job it belongs to, from 1. */
+  readonly instance?: number;
 }
 
 export type MachineAction =

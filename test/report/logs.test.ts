@@ -109,6 +109,7 @@ test('-logs names: unique per job, per level and per worker, and the mapping is 
   assert.equal(safeName('google:ubuntu-22.04-64:tests/main/snap-run:classic_mode#2'), 'google__ubuntu-22.04-64__tests/main/snap-run__classic_mode#2');
   const job = { name: 'b:s-1:tests/main/x:v__w' } as never;
   assert.equal(logPath({ job, level: 'task', context: 'b:s-1:tests/main/x:v__w' }), 'b__s-1__tests/main/x__v__w.log');
+  assert.equal(logPath({ job, level: 'task', context: 'b:s-1:tests/main/x:v__w instance 2/3', instance: 2 }), 'b__s-1__tests/main/x__v__w@instance-2.log');
   assert.equal(logPath({ job, level: 'suite', context: 'b:s-1:tests/main/', worker: 2 }), 'b__s-1__tests/main/@suite-2.log');
   assert.equal(logPath({ job, level: 'backend', context: 'b:s-1', worker: 1 }), 'b__s-1@backend-1.log');
   assert.equal(logPath({ job, level: 'project', context: 'b:s-1', worker: 3 }), 'b__s-1@project-3.log');
