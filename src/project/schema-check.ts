@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import type { ErrorObject } from 'ajv';
 import { ConfigError } from './errors.js';
 import type { ConfigWarning } from './errors.js';
-import { keyNodeAt, nodeAt, whereOfNode } from './yaml-source.js';
+import { locate, locateKey, whereOfNode } from './yaml-source.js';
 import type { YamlSource } from './yaml-source.js';
 
 export type SchemaName = 'spread' | 'task';
@@ -50,19 +50,30 @@ export function checkSchema(src: YamlSource, name: SchemaName, value: unknown, s
     const path = splitPointer(e.instancePath);
     if (e.keyword === 'additionalProperties') {
       const key = String(e.params['additionalProperty']);
-      const node = keyNodeAt(src, path, key);
-      const warning = { message: unknownKeyMessage(key, path, knownKeys(schemaOf(name), e.schemaPath)), where: whereOfNode(src, node) };
+      const { node, via } = locateKey(src, path, key);
+      const warning = { message: unknownKeyMessage(key, path, knownKeys(schemaOf(name), e.schemaPath)), where: whereOfNode(src, node, via) };
       if (strict) errors.push({ at: node?.range?.[0] ?? 0, error: new ConfigError(warning.message, warning.where) });
       else warnings.push(warning);
       continue;
     }
     if (e.keyword === 'pattern' && e.schemaPath.includes('propertyNames')) continue;
-    const node = e.keyword === 'propertyNames' ? keyNodeAt(src, path, String(e.params['propertyName'])) : nodeAt(src, path);
-    errors.push({ at: node?.range?.[0] ?? 0, error: new ConfigError(describe(e, path), whereOfNode(src, node)) });
+    const { node, via } = e.keyword === 'propertyNames' ? locateKey(src, path, String(e.params['propertyName'])) : locate(src, path);
+    errors.push({ at: node?.range?.[0] ?? 0, error: new ConfigError(describe(e, path), whereOfNode(src, node, via)) });
   }
   errors.sort((a, b) => a.at - b.at);
   if (errors[0]) throw errors[0].error;
-  return warnings;
+  return onePerPlace(warnings);
+}
+
+/** A key written once at an anchor and merged into several maps is reported once, at the first use. */
+function onePerPlace(warnings: readonly ConfigWarning[]): ConfigWarning[] {
+  const seen = new Set<string>();
+  return warnings.filter((w) => {
+    const id = `${w.where.line}:${w.where.column}`;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
 }
 
 const splitPointer = (pointer: string): string[] =>
