@@ -29,9 +29,9 @@ import { createGzip } from 'node:zlib';
 import tar from 'tar-stream';
 import type { Env } from '../project/types.js';
 import { runLocalScript } from '../remote/local-script.js';
-import { lateOutput } from '../remote/run-script.js';
+import { lateOutput } from '../events.js';
 import { outputError } from '../remote/markers.js';
-import { resolveTimeouts } from './timeouts.js';
+import { resolveTimeouts } from '../project/timeouts.js';
 import { compileExcludes, type ExcludeMatcher } from './tar-exclude.js';
 import { parseTransforms, type Transformer } from './tar-transform.js';
 

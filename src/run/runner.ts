@@ -22,7 +22,7 @@ import type { RunOptions } from './options.js';
 import { History, HISTORY_FILE, orderByHistory } from './history.js';
 import { permutation } from './pick-job.js';
 import { ReuseFile } from './reuse-file.js';
-import { resolveTimeouts } from './timeouts.js';
+import { resolveTimeouts } from '../project/timeouts.js';
 import { runWorker } from './worker.js';
 
 export interface RunInput {
