@@ -7,20 +7,16 @@
 import { writeFileSync } from 'node:fs';
 import type { Reporter } from '../events.js';
 import { parseTimeout, TIMEOUT_HINT } from '../project/duration.js';
-import { jsonReporter } from '../report/json.js';
-import { junitReporter } from '../report/junit.js';
 import { ConfigError, formatWarning } from '../project/errors.js';
 import { parseFilter } from '../project/filter.js';
 import { findProjectFile, loadProject } from '../project/load.js';
 import { startHostShell } from '../run/host-command.js';
 import { FlagError, formatUsage, parseFlags } from './flags.js';
 import { listJobs } from './list.js';
-import { runCommand } from './run.js';
-import { interactiveShell, TerminalGate } from './shell.js';
-import { StatusLine } from './status-line.js';
-import { progressReporter } from '../report/progress.js';
 import { toRunOptions, UsageError } from './options.js';
 import { SPREAD_FLAGS, USAGE_LINE } from './spread-flags.js';
+// What only a run needs (the runner, SSH, tar, the reporters) is imported when a
+// run starts, so -list, -h and -version never load it (see bench/startup.ts).
 
 /** Modes that open shells, and so need a terminal. */
 const INTERACTIVE: readonly string[] = ['debug', 'shell', 'shell-before', 'shell-after'];
@@ -48,6 +44,9 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(await listJobs(project, filter, (cmd) => host.run(cmd)));
     return 0;
   }
+  const [{ runCommand }, { interactiveShell, TerminalGate }, { StatusLine }, { progressReporter }] = await Promise.all([
+    import('./run.js'), import('./shell.js'), import('./status-line.js'), import('../report/progress.js'),
+  ]);
   const interactive = INTERACTIVE.filter((name) => parsed.values[name] === true);
   if (interactive.length > 0 && !process.stdin.isTTY) {
     throw new UsageError(`-${interactive[0]} opens a shell and needs a terminal on stdin`);
@@ -57,7 +56,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const gate = status
     ? new TerminalGate(status.write, { hold: () => status.pause(), release: () => status.resume() })
     : new TerminalGate((text) => process.stdout.write(text));
-  const reporters = [...fileReporters(parsed.values), ...(status ? [progressReporter(status.update)] : [])];
+  const reporters = [...(await fileReporters(parsed.values)), ...(status ? [progressReporter(status.update)] : [])];
   let code: number;
   try {
     code = await runCommand({
@@ -77,12 +76,12 @@ const wantsStatusLine = (): boolean =>
   process.stdout.isTTY === true && process.env['CI'] !== 'true' && !process.env['SPREAD_NO_PROGRESS'] && process.env['TERM'] !== 'dumb';
 
 /** -junit and -json: reports written when the run ends. */
-function fileReporters(values: Record<string, unknown>): Reporter[] {
+async function fileReporters(values: Record<string, unknown>): Promise<Reporter[]> {
   const reporters: Reporter[] = [];
   const junit = values['junit'];
   const json = values['json'];
-  if (typeof junit === 'string' && junit !== '') reporters.push(junitReporter((xml) => writeFileSync(junit, xml)));
-  if (typeof json === 'string' && json !== '') reporters.push(jsonReporter((text) => writeFileSync(json, text)));
+  if (typeof junit === 'string' && junit !== '') reporters.push((await import('../report/junit.js')).junitReporter((xml) => writeFileSync(junit, xml)));
+  if (typeof json === 'string' && json !== '') reporters.push((await import('../report/json.js')).jsonReporter((text) => writeFileSync(json, text)));
   return reporters;
 }
 

@@ -5,7 +5,8 @@
  *
  * Why one long-lived bash rather than a spawn per command: Node forks its
  * whole (large) heap for every spawn, so 67 commands in a snapd-sized project
- * cost half a second; one small bash started early forks cheaply instead.
+ * cost half a second; one bash, started at the first command, forks cheaply
+ * for all the others (and a project without commands starts none).
  * Each command still runs in a fresh subshell with stdin from /dev/null and
  * no trace of the driver (its variables are unset, its arguments shifted).
  *
@@ -45,7 +46,8 @@ const removeLiveDirs = (): void => {
 type Pending = { resolve: (out: string) => void; reject: (err: Error) => void };
 
 export class HostShell {
-  private readonly child: ChildProcessByStdio<Writable, Readable, null>;
+  /** The driver, started at the first command. */
+  private child: ChildProcessByStdio<Writable, Readable, null> | undefined;
   /** The private output directory, made at the first command. */
   private dir: string | undefined;
   private readonly pending = new Map<number, Pending>();
@@ -53,36 +55,37 @@ export class HostShell {
   private buffered = '';
   private closed = false;
 
-  constructor(cwd: string = process.cwd()) {
-    this.child = spawn('/bin/bash', ['-c', DRIVER], { cwd, stdio: ['pipe', 'pipe', 'ignore'] });
-    this.child.stdout.setEncoding('utf8');
-    this.child.stdout.on('data', (chunk: string) => this.onData(chunk));
-    this.child.on('close', () => this.fail(new Error('the host shell exited')));
-    this.child.on('error', (err) => this.fail(err));
-    this.unref();
+  constructor(private readonly cwd: string = process.cwd()) {}
+
+  private start(): ChildProcessByStdio<Writable, Readable, null> {
+    const child = spawn('/bin/bash', ['-c', DRIVER], { cwd: this.cwd, stdio: ['pipe', 'pipe', 'ignore'] });
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => this.onData(chunk));
+    child.on('close', () => this.fail(new Error('the host shell exited')));
+    child.on('error', (err) => this.fail(err));
+    this.dir = mkdtempSync(join(tmpdir(), 'spread-host-'));
+    liveDirs.add(this.dir);
+    if (!exitHook) process.on('exit', removeLiveDirs);
+    exitHook = true;
+    child.stdin.write(`${this.dir}\0`);
+    return child;
   }
 
   run(command: string): Promise<string> {
     if (this.closed) return Promise.reject(new Error('the host shell is closed'));
-    if (this.dir === undefined) {
-      this.dir = mkdtempSync(join(tmpdir(), 'spread-host-'));
-      liveDirs.add(this.dir);
-      if (!exitHook) process.on('exit', removeLiveDirs);
-      exitHook = true;
-      this.child.stdin.write(`${this.dir}\0`);
-    }
+    this.child ??= this.start();
     const id = this.nextId++;
     this.ref();
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.child.stdin.write(`${id}\0${command}\0`);
+      this.child!.stdin.write(`${id}\0${command}\0`);
     });
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.child.stdin.end();
+    this.child?.stdin.end();
     this.removeDir();
   }
 
@@ -128,20 +131,20 @@ export class HostShell {
 
   // The shell must not keep spread alive while nothing is pending.
   private ref(): void {
-    this.child.ref();
-    (this.child.stdout as unknown as { ref(): void }).ref();
+    this.child?.ref();
+    (this.child?.stdout as unknown as { ref(): void } | undefined)?.ref();
   }
 
   private unref(): void {
-    this.child.unref();
-    (this.child.stdout as unknown as { unref(): void }).unref();
-    (this.child.stdin as unknown as { unref(): void }).unref();
+    this.child?.unref();
+    (this.child?.stdout as unknown as { unref(): void } | undefined)?.unref();
+    (this.child?.stdin as unknown as { unref(): void } | undefined)?.unref();
   }
 }
 
 let shared: HostShell | undefined;
 
-/** Start the shared host shell now (while spread's heap is small), cwd = spread's. */
+/** The shared host shell (cwd = spread's); its bash starts at the first command. */
 export function startHostShell(cwd: string = process.cwd()): HostShell {
   shared ??= new HostShell(cwd);
   return shared;
