@@ -22,6 +22,14 @@ await build({
   target: 'node20',
   external: ['ssh2'],
   chunkNames: 'chunks/[name]-[hash]',
+  // yaml ships the same code as ES modules (its "browser" build): bundled from
+  // those, calls into it are plain calls, not CommonJS-interop property getters.
+  plugins: [{
+    name: 'yaml-esm',
+    setup(b) {
+      b.onResolve({ filter: /^yaml$/ }, () => ({ path: join(root, 'node_modules/yaml/browser/index.js') }));
+    },
+  }],
   // CommonJS dependencies call require(); an ES module has none of its own.
   banner: { js: "import { createRequire as __spreadRequire } from 'node:module'; const require = __spreadRequire(import.meta.url);" },
   logLevel: 'warning',

@@ -79,8 +79,8 @@ function readTop(file: string, options: LoadOptions): Top {
 
   const src = readYaml(abs, display(abs));
   warnings.push(...checkSchema(src, 'spread', src.value, options.strict));
-  const top = FieldReader.of(src, src.doc.contents, { file: src.file, line: 1, column: 1 });
-  if (!isMap(src.doc.contents)) throw new ConfigError('spread.yaml must be a map of keys such as project, path, backends and suites', top.at);
+  const top = FieldReader.of(src, src.contents, { file: src.file, line: 1, column: 1 });
+  if (!isMap(src.contents)) throw new ConfigError('spread.yaml must be a map of keys such as project, path, backends and suites', top.at);
 
   const name = top.str('project');
   if (!top.has('project') || name === '') throw new ConfigError('missing project name (add project: <name>)', top.at);

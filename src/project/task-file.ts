@@ -33,6 +33,8 @@ export function parseTaskEntry(entry: TaskEntry, o: TaskOptions): TaskResult {
     try {
       text = readFileSync(entry.path, 'utf8');
     } catch (err) {
+      // A directory without task.yaml is not a task (the original skips it too).
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { warnings };
       throw new ConfigError(`cannot read: ${(err as Error).message}`, { file: entry.display });
     }
     return { task: readTask(entry, text, o, warnings), warnings };
@@ -47,10 +49,10 @@ function readTask(entry: TaskEntry & { kind: 'file' }, text: string, o: TaskOpti
   const src = parseYaml(file, text);
   warnings.push(...checkSchema(src, 'task', src.value, o.strict));
   const top = { file, line: 1, column: 1 };
-  const r = FieldReader.of(src, src.doc.contents, top);
+  const r = FieldReader.of(src, src.contents, top);
   const name = entry.suite + entry.dirName;
   if (!TASK_NAME.test(name)) throw new ConfigError(`invalid task name: ${JSON.stringify(name)} (rename the directory to lower case letters and digits, with . _ or - between them)`, top);
-  if (src.doc.contents !== null && !isMap(src.doc.contents)) throw new ConfigError('task.yaml must be a map of keys such as summary and execute', top);
+  if (src.contents !== null && !isMap(src.contents)) throw new ConfigError('task.yaml must be a map of keys such as summary and execute', top);
   const summary = r.str('summary').trim();
   if (summary === '') throw new ConfigError('missing summary (every task needs a one-line summary)', top);
   const lists = checkSelectionLists(r, name, new Set(o.backendNames), warnings);

@@ -26,7 +26,7 @@
  * forgets where each value was reached from, which error messages need.
  */
 import { isAlias, isMap, isScalar, isSeq, Pair, visit, YAMLMap } from 'yaml';
-import type { Alias, Document, Node, Scalar, YAMLSeq } from 'yaml';
+import type { Alias, Node, Scalar, YAMLSeq } from 'yaml';
 
 /** Where an alias (or a merge key's alias) that brought a value was written: an offset in the file. */
 export interface AliasUse {
@@ -62,12 +62,11 @@ const keyText = (key: unknown): string | undefined => {
   return typeof value === 'string' ? value : ((key as Scalar).source ?? String(value));
 };
 
-/** Resolve every alias and merge key of `doc` in place. Throws AliasProblem. */
-function resolveAliases(doc: Document.Parsed): Resolution {
+/** Resolve every alias and merge key of a document (its root node) in place. Throws AliasProblem. */
+function resolveAliases(root: Node | null): Resolution {
   const resolution: Resolution = { pairs: new WeakMap(), items: new WeakMap() };
-  const root = doc.contents as Node | null;
   if (!root) return resolution;
-  const targets = aliasTargets(doc);
+  const targets = aliasTargets(root);
   const done = new Set<Node>();
   const active = new Set<Node>();
 
@@ -117,10 +116,10 @@ function resolveAliases(doc: Document.Parsed): Resolution {
 }
 
 /** Each alias's node: the latest anchor of its name written before it (one pass in document order). */
-function aliasTargets(doc: Document.Parsed): Map<Alias, Node> {
+function aliasTargets(root: Node): Map<Alias, Node> {
   const anchors = new Map<string, Node>();
   const targets = new Map<Alias, Node>();
-  visit(doc, {
+  visit(root, {
     Node: (_, node) => {
       if (isAlias(node)) {
         const target = anchors.get(node.source);
@@ -217,15 +216,14 @@ function allowedAliasRatio(decodes: number): number {
  * Resolve the document's aliases and merge keys (when it has any: most files
  * have none, and skip the resolving pass) and return it as plain values.
  */
-export function resolveDocument(doc: Document.Parsed): { readonly value: unknown; readonly resolution: Resolution } {
-  const root = doc.contents as Node | null;
+export function resolveDocument(root: Node | null): { readonly value: unknown; readonly resolution: Resolution } {
   const none: Resolution = { pairs: new WeakMap(), items: new WeakMap() };
   try {
     return { value: toPlainValue(root, none, true), resolution: none };
   } catch (err) {
     if (err !== UNRESOLVED) throw err;
   }
-  const resolution = resolveAliases(doc);
+  const resolution = resolveAliases(root);
   return { value: toPlainValue(root, resolution, false), resolution };
 }
 

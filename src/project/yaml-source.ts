@@ -4,16 +4,18 @@
  * the literal text written (`1.10` stays "1.10"), taken from the scalar source.
  */
 import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
-import type { Document, Node, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
+import type { Node, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
 import { ConfigError } from './errors.js';
 import { AliasProblem, resolveDocument } from './yaml-aliases.js';
+import { parseFast } from './yaml-fast.js';
 import type { AliasUse, Resolution } from './yaml-aliases.js';
 import type { Via, Where } from './types.js';
 
 export interface YamlSource {
   /** Path as shown in messages (relative to the project dir where possible). */
   readonly file: string;
-  readonly doc: Document.Parsed;
+  /** The document's root node (null for an empty document). */
+  readonly contents: Node | null;
   readonly lines: LineCounter;
   /** The document as plain JavaScript values (for schema validation), aliases and merge keys resolved. */
   readonly value: unknown;
@@ -23,6 +25,20 @@ export interface YamlSource {
 
 /** Parse one file; a syntax error becomes a one-line ConfigError at its position. */
 export function parseYaml(file: string, text: string): YamlSource {
+  const parsed = parseFast(text) ?? parseFull(file, text);
+  const { contents, lines } = parsed;
+  try {
+    const { value, resolution } = resolveDocument(contents);
+    return { file, contents, lines, value, resolution };
+  } catch (err) {
+    if (!(err instanceof AliasProblem)) throw err;
+    const pos = lines.linePos(err.offset);
+    throw new ConfigError(`invalid YAML: ${err.message}`, { file, line: pos.line, column: pos.col });
+  }
+}
+
+/** The `yaml` package's parser, for what the fast path declines (and for its error messages). */
+function parseFull(file: string, text: string): { contents: Node | null; lines: LineCounter } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { version: '1.1', lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const error = doc.errors[0];
@@ -31,14 +47,7 @@ export function parseYaml(file: string, text: string): YamlSource {
     const what = error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
     throw new ConfigError(`invalid YAML: ${lowerFirst(what)}`, { file, line: pos.line, column: pos.col });
   }
-  try {
-    const { value, resolution } = resolveDocument(doc);
-    return { file, doc, lines, value, resolution };
-  } catch (err) {
-    if (!(err instanceof AliasProblem)) throw err;
-    const pos = lines.linePos(err.offset);
-    throw new ConfigError(`invalid YAML: ${err.message}`, { file, line: pos.line, column: pos.col });
-  }
+  return { contents: doc.contents as Node | null, lines };
 }
 
 const lowerFirst = (s: string): string => s.charAt(0).toLowerCase() + s.slice(1);
@@ -72,7 +81,7 @@ export interface Located {
 
 /** The node at a path of map keys and sequence indexes, as far as it exists. */
 export function locate(src: YamlSource, path: readonly (string | number)[]): Located {
-  let node: unknown = src.doc.contents;
+  let node: unknown = src.contents;
   let via: Via | undefined;
   for (const key of path) {
     if (isMap(node)) {
