@@ -85,15 +85,27 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
   let content: PackedContent | undefined;
   const held = new Set<MachineLink>();
   const pending: (Job | undefined)[] = [...input.jobs];
+  // Packing (work on this host) overlaps allocating and connecting (waiting on
+  // the machines): a worker waits for the content only when it is ready to send
+  // it. If packing fails, no worker goes on; the run then fails as before.
+  const packFailed = new AbortController();
+  const stopping = AbortSignal.any([input.stopping, packFailed.signal]);
+  const packing = options.discard ? undefined : pack(input, [...backends.keys()]).then(
+    (packed) => {
+      content = packed;
+      log(`Project content is packed for delivery (${formatPackedSize(packed.size)}).`);
+      return packed;
+    },
+    (err: unknown) => {
+      packFailed.abort();
+      throw err;
+    },
+  );
+  packing?.catch(() => undefined);
   try {
-    if (!options.discard) {
-      content = await pack(input, [...backends.keys()]);
-      log(`Project content is packed for delivery (${formatPackedSize(content.size)}).`);
-    }
-    const packed = content;
     const shared: LinkShared = {
-      emit, options, reuse, remotePath: evaluated.remotePath, stopping: input.stopping, held, reserved: new Map(), uploads: new Map(), unreachable: new Set(),
-      content: async (): Promise<Content> => packed!,
+      emit, options, reuse, remotePath: evaluated.remotePath, stopping, held, reserved: new Map(), uploads: new Map(), unreachable: new Set(),
+      content: (): Promise<Content> => packing!,
       ...(input.timing ? { timing: input.timing } : {}),
     };
 
@@ -109,7 +121,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
     }
     emit({ type: 'run-start', jobs: input.jobs, workers: total, seed });
 
-    const queue = { pending, suiteWorkers: new Map<string, number>(), stopping: input.stopping };
+    const queue = { pending, suiteWorkers: new Map<string, number>(), stopping };
     // Plain runs feed the history: a run with shells or repeats says little about a job's usual time.
     const recording = options.history && !options.discard && options.interaction.kind === 'none' && options.repeat === 0 && !options.repeatUntil;
     const record: Emit = (e) => {
@@ -129,7 +141,9 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
       }
     }
     await Promise.all(running);
+    await packing;
   } finally {
+    await packing?.catch(() => undefined);
     if (!options.discard) {
       for (const job of pending) if (job) emit({ type: 'result', outcome: 'task-abort', job });
     }
