@@ -34,6 +34,10 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(formatUsage(SPREAD_FLAGS, USAGE_LINE));
     return 0;
   }
+  if (parsed.values['version'] === true) {
+    process.stdout.write(`spread-ts ${(await import('./version.js')).spreadVersion()}\n`);
+    return 0;
+  }
   const options = toRunOptions(parsed.values);
   const filter = parseFilter(parsed.positional);
   const host = startHostShell();

@@ -26,6 +26,7 @@ export const SPREAD_FLAGS: readonly FlagSpec[] = [
   { name: 'history', kind: 'bool', help: 'Start the jobs that took longest last time first (default; -history=false for the plain random order)' },
   { name: 'junit', kind: 'string', arg: 'file', help: 'Also write a JUnit XML report of the jobs to this file' },
   { name: 'json', kind: 'string', arg: 'file', help: 'Also write a JSON report of the run and its jobs to this file' },
+  { name: 'version', kind: 'bool', help: 'Print the version of spread and exit' },
 ];
 
-export const USAGE_LINE = 'Usage: spread [flags] [filter ...]\n\nFilters select jobs named backend:system:suite/task:variant (see docs/filters.md).';
+export const USAGE_LINE = 'Usage: spread [flags] [filter ...]\n\nFilters select jobs named backend:system:suite/task:variant (see docs/matrix.md#filters);\nevery flag is in docs/cli.md, every spread.yaml and task.yaml key in docs/reference.md.';
