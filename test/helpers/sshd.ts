@@ -226,7 +226,7 @@ const waitForBanner = async (host: string, port: number, timeoutMs: number): Pro
   }
 };
 
-const collect = (child: ChildProcess): Promise<{ code: number | null; out: string; err: string }> =>
+export const collect = (child: ChildProcess): Promise<{ code: number | null; out: string; err: string }> =>
   new Promise((resolve, reject) => {
     let out = '';
     let err = '';
