@@ -11,7 +11,7 @@
  * duplicate key, any error) returns undefined, and the caller uses the
  * package's parser, which also gives the error messages.
  */
-import { Document, isScalar, LineCounter, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
+import { Document, isScalar, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
 import type { Node, Schema } from 'yaml';
 
 /** One schema for every document: the tags that type plain scalars, YAML 1.1 as the original. */
@@ -34,7 +34,39 @@ const bail = (): never => {
 
 export interface FastParse {
   readonly contents: Node | null;
-  readonly lines: LineCounter;
+  readonly lines: LazyLines;
+}
+
+/**
+ * Line starts of a text, found when first asked: only messages need them,
+ * and most files never have one. Positions as the package's LineCounter
+ * gives them.
+ */
+export class LazyLines {
+  private starts: number[] | undefined;
+  constructor(private readonly text: string) {}
+
+  get lineStarts(): number[] {
+    if (!this.starts) {
+      this.starts = [0];
+      for (let i = this.text.indexOf('\n'); i >= 0; i = this.text.indexOf('\n', i + 1)) this.starts.push(i + 1);
+    }
+    return this.starts;
+  }
+
+  linePos(offset: number): { line: number; col: number } {
+    const starts = this.lineStarts;
+    let low = 0;
+    let high = starts.length;
+    while (low < high) {
+      const mid = (low + high) >> 1;
+      if (starts[mid]! < offset) low = mid + 1;
+      else high = mid;
+    }
+    if (starts[low] === offset) return { line: low + 1, col: 1 };
+    if (low === 0) return { line: 0, col: offset };
+    return { line: low, col: offset - starts[low - 1]! + 1 };
+  }
 }
 
 export function parseFast(text: string): FastParse | undefined {
@@ -49,11 +81,9 @@ export function parseFast(text: string): FastParse | undefined {
 
 class FastParser {
   private readonly lines: Line[] = [];
-  private readonly counter = new LineCounter();
 
   constructor(private readonly text: string) {
     let start = 0;
-    this.counter.addNewLine(0);
     for (;;) {
       const nl = text.indexOf('\n', start);
       const end = nl < 0 ? text.length : nl;
@@ -63,18 +93,17 @@ class FastParser {
       this.lines.push({ start, text: text.slice(start, end), indent: indent - start, empty });
       if (nl < 0) break;
       start = nl + 1;
-      this.counter.addNewLine(start);
     }
   }
 
   parse(): FastParse {
     for (const line of this.lines) if (/^(---|\.\.\.|%)/.test(line.text)) bail();
     const first = this.next(0);
-    if (first === this.lines.length) return { contents: null, lines: this.counter };
+    if (first === this.lines.length) return { contents: null, lines: new LazyLines(this.text) };
     if (this.lines[first]!.indent !== 0) bail();
     const [map, after] = this.map(first, 0);
     if (this.next(after) !== this.lines.length) bail();
-    return { contents: map, lines: this.counter };
+    return { contents: map, lines: new LazyLines(this.text) };
   }
 
   /** The index of the next line with content, from i. */

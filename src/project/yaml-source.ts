@@ -16,7 +16,8 @@ export interface YamlSource {
   readonly file: string;
   /** The document's root node (null for an empty document). */
   readonly contents: Node | null;
-  readonly lines: LineCounter;
+  /** Offsets to line and column (1-based). */
+  readonly lines: { linePos(offset: number): { line: number; col: number } };
   /** The document as plain JavaScript values (for schema validation), aliases and merge keys resolved. */
   readonly value: unknown;
   /** Which values were reached through an alias or merge key (see yaml-aliases.ts). */
@@ -38,7 +39,7 @@ export function parseYaml(file: string, text: string): YamlSource {
 }
 
 /** The `yaml` package's parser, for what the fast path declines (and for its error messages). */
-function parseFull(file: string, text: string): { contents: Node | null; lines: LineCounter } {
+function parseFull(file: string, text: string): { contents: Node | null; lines: YamlSource['lines'] } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { version: '1.1', lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const error = doc.errors[0];
