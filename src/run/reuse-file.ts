@@ -18,10 +18,17 @@
  * directory. The file is mode 0600 (it holds passwords) and locked for the
  * whole run with flock(2) through util-linux `flock`, which is the lock the
  * original takes, so two runs never share machines.
+ *
+ * The writes (each synced to disk, as the original syncs them) go through
+ * libuv's thread pool, one after another: a synced write takes milliseconds
+ * to tens of them, and done synchronously it stalled every other worker's
+ * SSH traffic each time a machine came or went. A caller that must know its
+ * change is on disk (before dialing a new machine) awaits it.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
 import { parse, stringify } from 'yaml';
 import type { ReuseEntry } from '../backends/backend.js';
 
@@ -35,6 +42,11 @@ export class ReuseFile {
     private readonly lock: ChildProcess | undefined,
     private backends: Map<string, Stored[]>,
   ) {}
+
+  /** The writes in flight, in order; each writes the state as it is when it starts. */
+  private writing: Promise<void> = Promise.resolve();
+  /** A write is queued behind the current one and will include every change made until it starts. */
+  private queued: Promise<void> | undefined;
 
   /** Open and lock; says so after 3 s of waiting for another run. */
   static async open(path: string, log: (message: string) => void): Promise<ReuseFile> {
@@ -62,46 +74,58 @@ export class ReuseFile {
     return n;
   }
 
-  add(backend: string, system: string, entry: ReuseEntry): void {
+  /** Record a machine; resolves once the record is on disk. */
+  add(backend: string, system: string, entry: ReuseEntry): Promise<void> {
     const list = this.backends.get(backend) ?? [];
     list.push({ system, ...entry });
     this.backends.set(backend, list);
-    this.write();
+    return this.write();
   }
 
   /** Remove one entry of that address (several workers may share one). */
-  remove(backend: string, system: string, address: string): void {
+  remove(backend: string, system: string, address: string): Promise<void> {
     const list = this.backends.get(backend);
     const i = list?.findIndex((e) => e.system === system && e.address === address) ?? -1;
-    if (i < 0) return;
+    if (i < 0) return this.writing;
     list!.splice(i, 1);
-    this.write();
+    return this.write();
   }
 
-  /** Release the lock; with `remove`, delete the file too (a run that kept nothing). */
-  close(remove = false): void {
-    if (remove) rmSync(this.path, { force: true });
+  /** Finish the writes and release the lock; with `remove`, delete the file too (a run that kept nothing). */
+  async close(remove = false): Promise<void> {
+    await this.writing.catch(() => undefined);
+    if (remove) await rm(this.path, { force: true });
     this.lock?.stdin?.end();
     this.lock?.kill();
   }
 
-  private write(): void {
-    const text = encode(this.backends);
-    const tmp = `${this.path}.tmp`;
-    writeWhole(tmp, text);
-    renameSync(tmp, `${this.path}.new`);
-    writeWhole(this.path, text);
-    rmSync(`${this.path}.new`, { force: true });
+  /** Queue a write of the current state (one queued write serves every change made before it starts). */
+  private write(): Promise<void> {
+    this.queued ??= this.writing.catch(() => undefined).then(() => {
+      this.queued = undefined;
+      return writeState(this.path, encode(this.backends));
+    });
+    this.writing = this.queued;
+    return this.queued;
   }
 }
 
-function writeWhole(path: string, text: string): void {
-  const fd = openSync(path, 'w', 0o600);
+/** `.new` (via a temporary file), the file itself, then no `.new`: the original's order. */
+async function writeState(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp`;
+  await writeWhole(tmp, text);
+  await rename(tmp, `${path}.new`);
+  await writeWhole(path, text);
+  await rm(`${path}.new`, { force: true });
+}
+
+async function writeWhole(path: string, text: string): Promise<void> {
+  const file = await open(path, 'w', 0o600);
   try {
-    writeSync(fd, text);
-    fsyncSync(fd);
+    await file.writeFile(text);
+    await file.sync();
   } finally {
-    closeSync(fd);
+    await file.close();
   }
 }
 

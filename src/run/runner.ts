@@ -152,7 +152,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
       if (options.reuse) emit({ type: 'machine', action: 'keeping', machine: machineName(link.machine), address: link.machine.address, system: `${link.machine.system.backend}:${link.machine.system.name}` });
       else await link.release();
     }
-    reuse.close(!options.reuse && reuse.size === 0);
+    await reuse.close(!options.reuse && reuse.size === 0);
     try {
       history?.save();
     } catch (err) {
