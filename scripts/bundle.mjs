@@ -3,7 +3,8 @@
 // loads in a fraction of the time of the ~100 modules it replaces (yaml alone
 // is 72 CommonJS files); what only a run needs stays in chunks loaded when a
 // run starts (bench/startup.ts measures it). ssh2 stays outside: it loads an
-// optional native addon by a computed path, which a bundle cannot follow.
+// optional native addon by a computed path, which a bundle cannot follow;
+// so does ioredis, loaded only with -queue, whose optional parts load lazily.
 import { chmodSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +21,7 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  external: ['ssh2'],
+  external: ['ssh2', 'ioredis'],
   chunkNames: 'chunks/[name]-[hash]',
   // yaml ships the same code as ES modules (its "browser" build): bundled from
   // those, calls into it are plain calls, not CommonJS-interop property getters.

@@ -15,9 +15,10 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   events: ['project'],
   remote: ['project', 'events'],
   backends: ['project', 'events', 'remote'],
-  run: ['project', 'events', 'remote', 'backends'],
+  store: ['project', 'events'],
+  run: ['project', 'events', 'remote', 'backends', 'store'],
   report: ['project', 'events'],
-  cli: ['project', 'events', 'remote', 'backends', 'run', 'report'],
+  cli: ['project', 'events', 'remote', 'backends', 'store', 'run', 'report'],
 };
 
 const SRC = join(REPO_ROOT, 'src');

@@ -15,8 +15,8 @@ import { FlagError, formatUsage, parseFlags } from './flags.js';
 import { listJobs } from './list.js';
 import { toRunOptions, UsageError } from './options.js';
 import { SPREAD_FLAGS, USAGE_LINE } from './spread-flags.js';
-// What only a run needs (the runner, SSH, tar, the reporters) is imported when a
-// run starts, so -list, -h and -version never load it (see bench/startup.ts).
+// What only a run needs (the runner, SSH, tar, Redis, the reporters) is imported
+// when a run starts, so -list, -h and -version never load it (see bench/startup.ts).
 
 /** Modes that open shells, and so need a terminal. */
 const INTERACTIVE: readonly string[] = ['debug', 'shell', 'shell-before', 'shell-after'];
@@ -48,6 +48,20 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(await listJobs(project, filter, (cmd) => host.run(cmd)));
     return 0;
   }
+  const queueUrl = typeof parsed.values['queue'] === 'string' && parsed.values['queue'] !== '' ? parsed.values['queue'] : undefined;
+  if (parsed.values['summary'] === true && !queueUrl) throw new UsageError('-summary needs -queue=URL: the shared run to sum up');
+  // Before anything is packed or allocated: an unreachable queue is one line.
+  const queue = queueUrl ? await import('./queue.js') : undefined;
+  const sharedRun = queueUrl ? await queue!.openQueue(queueUrl, process.env) : undefined;
+  if (sharedRun && parsed.values['summary'] === true) {
+    try {
+      const stop = new AbortController();
+      process.once('SIGINT', () => stop.abort());
+      return await queue!.summaryCommand({ project, run: sharedRun, write: (text) => process.stdout.write(text), reporters: await fileReporters(parsed.values), signal: stop.signal });
+    } finally {
+      await sharedRun.close();
+    }
+  }
   const [{ runCommand }, { interactiveShell, TerminalGate }, { StatusLine }, { progressReporter }] = await Promise.all([
     import('./run.js'), import('./shell.js'), import('./status-line.js'), import('../report/progress.js'),
   ]);
@@ -67,9 +81,11 @@ async function main(argv: readonly string[]): Promise<number> {
     project, filter, options, host: (cmd) => host.run(cmd), write: gate.write, reporters,
     ...(dialTimeoutMs !== undefined ? { dialTimeoutMs } : {}),
     ...(interactive.length > 0 ? { openShell: interactiveShell(gate, process.stdin, process.stdout) } : {}),
+    ...(sharedRun ? { sharedRun } : {}),
     });
   } finally {
     status?.close();
+    await sharedRun?.close();
   }
   if (code !== 0) process.stderr.write('error: unsuccessful run\n');
   return code;

@@ -16,6 +16,7 @@ import { isSuccessful, summarize } from '../report/summary.js';
 import type { RunOptions } from '../run/options.js';
 import { runJobs } from '../run/runner.js';
 import type { OpenShell } from '../run/level-script.js';
+import type { SharedRun } from '../store/store.js';
 
 export interface RunCommandInput {
   /** How long to keep trying to reach a machine, in ms (`SPREAD_DIAL_TIMEOUT`). */
@@ -28,6 +29,8 @@ export interface RunCommandInput {
   readonly reporters?: readonly Reporter[];
   /** Opens interactive shells (-debug, -shell...); without it those modes are refused. */
   readonly openShell?: OpenShell;
+  /** A run shared with other runners (-queue). */
+  readonly sharedRun?: SharedRun;
 }
 
 /** Resolves to the exit status: 0 for a successful run, 1 otherwise. */
@@ -60,16 +63,19 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
     }
   };
   process.on('SIGINT', onInterrupt);
+  process.on('SIGTERM', onInterrupt);
   try {
     const timing = input.dialTimeoutMs !== undefined ? { dialTimeoutMs: input.dialTimeoutMs } : undefined;
     const result = await runJobs({
       project, jobs, evaluated, options, emit, stopping: stopping.signal, abort: abort.signal,
       ...(timing ? { timing } : {}), ...(input.openShell ? { openShell: input.openShell } : {}),
+      ...(input.sharedRun ? { sharedRun: input.sharedRun } : {}),
     });
     if (quiet) return result.failed ? 1 : 0;
     const ok = isSuccessful(summarize(events)) && !result.failed && !events.some((e) => e.type === 'artifacts' && e.error !== undefined);
     return ok ? 0 : 1;
   } finally {
     process.off('SIGINT', onInterrupt);
+    process.off('SIGTERM', onInterrupt);
   }
 }

@@ -1,7 +1,7 @@
 /**
  * What `spread -list` loads: the bundled command's static imports (what
  * every invocation loads) hold the project loader, and none of what only a
- * run needs: ssh2, tar-stream, the runner, the reporters. Those come in
+ * run needs: ssh2, tar-stream, Redis, the runner, the reporters. Those come in
  * chunks imported when a run starts. (bench/startup.ts measures the time.)
  */
 import assert from 'node:assert/strict';
@@ -25,7 +25,7 @@ test('-list loads no SSH, tar, runner or reporter code: they are imported only w
   const loaded = [...staticClosure(SPREAD_BIN)];
   const text = loaded.map((f) => readFileSync(f, 'utf8')).join('\n');
   assert.match(text, /node_modules\/yaml\//, 'the loader (and yaml) are in the static part');
-  for (const marker of [/["']ssh2["']/, /node_modules\/tar-stream\//, /node_modules\/seedrandom\//, /function runJobs\b/, /function consoleReporter\b/]) {
+  for (const marker of [/["']ssh2["']/, /["']ioredis["']/, /node_modules\/tar-stream\//, /node_modules\/seedrandom\//, /function runJobs\b/, /function consoleReporter\b/]) {
     assert.doesNotMatch(text, marker, `${marker} is not loaded by -list`);
   }
   // And the run chunk does have them, so the markers are the right ones.

@@ -197,7 +197,7 @@ process.on('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
-const freePort = (host: string): Promise<number> =>
+export const freePort = (host = '127.0.0.1'): Promise<number> =>
   new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
