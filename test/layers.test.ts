@@ -16,9 +16,10 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   remote: ['project', 'events'],
   backends: ['project', 'events', 'remote'],
   store: ['project', 'events'],
-  run: ['project', 'events', 'remote', 'backends', 'store'],
+  sync: ['project', 'events', 'store'],
+  run: ['project', 'events', 'remote', 'backends', 'store', 'sync'],
   report: ['project', 'events'],
-  cli: ['project', 'events', 'remote', 'backends', 'store', 'run', 'report'],
+  cli: ['project', 'events', 'remote', 'backends', 'store', 'sync', 'run', 'report'],
 };
 
 const SRC = join(REPO_ROOT, 'src');

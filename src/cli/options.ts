@@ -31,6 +31,8 @@ export function toRunOptions(v: FlagValues): RunOptions {
       throw new UsageError(`-repeat-until: invalid regular expression ${JSON.stringify(until)}: ${(err as Error).message}`);
     }
   }
+  const instance = v['instance'] as number | undefined;
+  if (instance !== undefined && instance < 1) throw new UsageError(`-instance must be 1 or more, not ${instance}`);
   const pass = v['pass'] as string | undefined;
   let random: string | undefined;
   return {
@@ -51,5 +53,6 @@ export function toRunOptions(v: FlagValues): RunOptions {
     ...(repeatUntil ? { repeatUntil } : {}),
     gc: on('gc'),
     history: v['history'] !== false,
+    ...(instance !== undefined ? { shellInstance: instance } : {}),
   };
 }

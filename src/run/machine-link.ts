@@ -40,6 +40,8 @@ export interface LinkShared {
   readonly uploads: Map<string, Promise<unknown>>;
   /** Recorded machines this run could not reach: under -reuse they do not stop a worker from allocating. */
   readonly unreachable: Set<string>;
+  /** Workers a system needs at once whatever -reuse recorded: the most instances of its multi-machine jobs. */
+  readonly needed?: (system: System) => number;
   /** Timings, overridable by tests: [allocate retry, allocate give-up, dial give-up] in ms. */
   readonly timing?: { readonly allocateRetryMs?: number; readonly allocateTimeoutMs?: number; readonly dialTimeoutMs?: number };
 }
@@ -196,7 +198,7 @@ export async function obtainMachine(shared: LinkShared, backend: Backend, system
       // mean this worker is not needed. A recorded machine that cannot be
       // reached (gone, garbage-collected) does not count: allocate instead.
       const live = shared.reuse.entries(system.backend, system.name).filter((e) => !shared.unreachable.has(e.address));
-      if (shared.options.reuse && live.length > 0) return undefined;
+      if (shared.options.reuse && live.length > 0 && worker > (shared.needed?.(system) ?? 0)) return undefined;
       link = await allocateMachine(shared, backend, system, worker);
       if (!link) return undefined;
     }
