@@ -8,9 +8,10 @@ import type { Readable } from 'node:stream';
 import { setTimeout as wait } from 'node:timers/promises';
 import type { Backend, Machine } from '../backends/backend.js';
 import { FatalError, machineName } from '../backends/backend.js';
-import type { Emit } from '../events.js';
+import type { AbortReason, Emit } from '../events.js';
 import type { System } from '../project/types.js';
 import type { Session } from '../remote/session.js';
+import { DialRefusedError } from '../remote/ssh-session.js';
 import type { ReuseFile } from './reuse-file.js';
 import type { RunOptions } from './options.js';
 
@@ -40,6 +41,8 @@ export interface LinkShared {
   readonly uploads: Map<string, Promise<unknown>>;
   /** Recorded machines this run could not reach: under -reuse they do not stop a worker from allocating. */
   readonly unreachable: Set<string>;
+  /** Why the last attempt to obtain a machine of a system (`backend:system`) failed: its jobs then do not run. */
+  readonly gaveUp: Map<string, AbortReason>;
   /** Timings, overridable by tests: [allocate retry, allocate give-up, dial give-up] in ms. */
   readonly timing?: { readonly allocateRetryMs?: number; readonly allocateTimeoutMs?: number; readonly dialTimeoutMs?: number };
 }
@@ -178,6 +181,9 @@ async function discard(shared: LinkShared, machine: Machine): Promise<void> {
   }
 }
 
+const gaveUp = (shared: LinkShared, system: System, why: string): void =>
+  void shared.gaveUp.set(systemName(system), { kind: 'error', message: `not run: ${why}` });
+
 const log = (shared: LinkShared, message: string, level: 'info' | 'verbose' | 'debug' = 'info'): void =>
   shared.emit({ type: 'log', level, message });
 
@@ -186,6 +192,7 @@ export async function obtainMachine(shared: LinkShared, backend: Backend, system
   for (let attempt = 1; !shared.stopping.aborted; attempt++) {
     if (attempt > 3) {
       log(shared, `Cannot allocate ${systemName(system)} after too many retries.`);
+      gaveUp(shared, system, `cannot allocate ${systemName(system)} after too many retries`);
       return undefined;
     }
     let link = await reuseMachine(shared, backend, system, worker);
@@ -241,6 +248,7 @@ async function sendContentNow(shared: LinkShared, link: MachineLink, reused: boo
   } catch (err) {
     const why = (err as Error).message;
     log(shared, reused ? `Cannot send project content to ${link.name}: ${why}` : `Discarding ${link.name}, cannot send project content: ${why}`);
+    gaveUp(shared, link.machine.system, `cannot send project content to ${link.name}: ${why}`);
     return false;
   }
 }
@@ -312,7 +320,10 @@ async function allocateMachine(shared: LinkShared, backend: Backend, system: Sys
         lastLog = Date.now();
       }
       lastError = message;
-      if (err instanceof FatalError || Date.now() > deadline || shared.stopping.aborted) return undefined;
+      if (err instanceof FatalError || Date.now() > deadline || shared.stopping.aborted) {
+        gaveUp(shared, system, `cannot allocate ${systemName(system)}: ${message}`);
+        return undefined;
+      }
       await sleep(retryMs, shared.stopping);
       if (shared.stopping.aborted) return undefined;
     }
@@ -341,6 +352,7 @@ async function dialWithRetries(shared: LinkShared, machine: Machine): Promise<Se
   const deadline = Date.now() + (shared.timing?.dialTimeoutMs ?? 60_000);
   let delay = 250;
   let lastError = '';
+  let refused = false;
   for (;;) {
     try {
       return await machine.connect(AbortSignal.timeout(10_000));
@@ -348,9 +360,12 @@ async function dialWithRetries(shared: LinkShared, machine: Machine): Promise<Se
       const message = (err as Error).message;
       if (message !== lastError) log(shared, `Cannot connect to ${machineName(machine)}: ${message}`, 'debug');
       lastError = message;
+      // A refused password, no common algorithm, not SSH at all: once is enough.
+      if (err instanceof DialRefusedError) refused = true;
     }
-    if (Date.now() > deadline || shared.stopping.aborted) {
+    if (refused || Date.now() > deadline || shared.stopping.aborted) {
       log(shared, `Discarding ${machineName(machine)}, cannot connect: ${lastError}`);
+      gaveUp(shared, machine.system, `cannot connect to ${machineName(machine)}: ${lastError}`);
       return undefined;
     }
     await sleep(delay);
