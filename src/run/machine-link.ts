@@ -7,7 +7,7 @@
 import type { Readable } from 'node:stream';
 import { setTimeout as wait } from 'node:timers/promises';
 import type { Backend, Machine } from '../backends/backend.js';
-import { FatalError, machineName } from '../backends/backend.js';
+import { FatalError, MachineGoneError, machineName } from '../backends/backend.js';
 import type { AbortReason, Emit } from '../events.js';
 import type { System } from '../project/types.js';
 import type { Session } from '../remote/session.js';
@@ -161,7 +161,7 @@ const systemName = (s: System): string => `${s.backend}:${s.name}`;
 
 export const workerPath = (path: string, worker: number): string => path.replace(/\$(\{SPREAD_WORKER\}|SPREAD_WORKER\b)/g, String(worker));
 
-function release(shared: LinkShared, machine: Machine): void {
+function release(shared: LinkShared, machine: Pick<Machine, 'address'>): void {
   const n = shared.reserved.get(machine.address) ?? 0;
   if (n <= 1) shared.reserved.delete(machine.address);
   else shared.reserved.set(machine.address, n - 1);
@@ -271,14 +271,21 @@ async function reuseMachine(shared: LinkShared, backend: Backend, system: System
       machine = await backend.reuse(entry, system);
     } catch (err) {
       shared.unreachable.add(entry.address);
-      if (shared.options.discard) {
-        // Nothing left to throw away: the machine is gone already.
+      if (shared.options.discard || err instanceof MachineGoneError) {
+        // Nothing left to throw away, nothing to come back to: the machine is gone already.
         log(shared, `Forgetting ${systemName(system)} at ${entry.address}: ${(err as Error).message}`);
         shared.reuse.remove(system.backend, system.name, entry.address);
       } else {
         log(shared, `Cannot reuse ${systemName(system)} at ${entry.address}: ${(err as Error).message}`);
       }
       continue;
+    }
+    if (machine.address !== entry.address) {
+      // Restarted elsewhere (a stopped container gets a new port): the entry follows it, so a later discard finds it.
+      log(shared, `${machineName(machine)} moved from ${entry.address} to ${machine.address}.`, 'verbose');
+      shared.reuse.replace(system.backend, system.name, entry.address, machine.reuseEntry());
+      release(shared, { address: entry.address });
+      shared.reserved.set(machine.address, (shared.reserved.get(machine.address) ?? 0) + 1);
     }
     if (shared.options.discard) {
       await discard(shared, machine);
