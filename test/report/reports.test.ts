@@ -259,3 +259,22 @@ test('JSON: valid against schemas/report.schema.json, every field documented, ou
   ]);
   assert.ok(existsSync(join(dir, 'reports/deep')), 'parent directories were created');
 });
+
+test('-abend: the jobs its stop left are skipped with that reason, and the console counts them aborted', async () => {
+  const abend = makeProject({
+    'spread.yaml': 'project: abend\npath: /abend\nbackends:\n    local:\n        systems: [a-1]\nsuites:\n    tests/:\n        summary: tests\n',
+    'tests/a/task.yaml': 'summary: fails first\npriority: 9\nexecute: "false"\n',
+    'tests/b/task.yaml': 'summary: b\nexecute: "true"\n',
+    'tests/c/task.yaml': 'summary: c\nexecute: "true"\n',
+  });
+  try {
+    const r = await runSpread(['-abend', '-json=out.json'], abend);
+    assert.equal(r.code, 1);
+    assert.match(stripTime(r.stdout), /Successful tasks: 0\nAborted tasks: 2\nFailed tasks: 1\n/);
+    const jobs = (JSON.parse(readFileSync(join(abend, 'out.json'), 'utf8')) as JsonReport).jobs;
+    assert.deepEqual(jobs.map((j) => j.status), ['failed', 'skipped', 'skipped']);
+    for (const j of jobs.slice(1)) assert.match(j.reason!, /^not run: -abend stopped the worker on a-1-\d+-1 after a failure$/);
+  } finally {
+    removeProject(abend);
+  }
+});
