@@ -79,6 +79,8 @@ export type RunEvent =
   /** One entry of the summary; a job may get several (a done per repeat, an abort after a prepare error). */
   | { readonly type: 'result'; readonly outcome: Outcome; readonly job: Job; readonly why?: AbortReason }
   | { readonly type: 'artifacts'; readonly job: Job; readonly dir: string; readonly error?: string }
+  /** A shared run (-queue) lost the runner that ran this job; it went back to the queue and runs again. */
+  | { readonly type: 'job-retry'; readonly job: Job; readonly lostRunner: string }
   | { readonly type: 'run-end'; readonly interrupted: boolean };
 
 export type EventType = RunEvent['type'];

@@ -17,6 +17,7 @@ import { StatusLine } from './status-line.js';
 import { progressReporter } from '../report/progress.js';
 import { toRunOptions, UsageError } from './options.js';
 import { SPREAD_FLAGS, USAGE_LINE } from './spread-flags.js';
+import { openQueue, summaryCommand } from './queue.js';
 import { reportFiles } from './report-files.js';
 import { EPIPE_STATUS, Stopper } from './stopper.js';
 import { STOP_GRACE_MS } from '../run/runner.js';
@@ -70,6 +71,19 @@ async function main(argv: readonly string[]): Promise<number> {
     out(await listJobs(project, filter, (cmd) => host.run(cmd)));
     return 0;
   }
+  const queueUrl = typeof parsed.values['queue'] === 'string' && parsed.values['queue'] !== '' ? parsed.values['queue'] : undefined;
+  if (parsed.values['summary'] === true && !queueUrl) throw new UsageError('-summary needs -queue=URL: the shared run to sum up');
+  // Before anything is packed or allocated: an unreachable queue is one line.
+  const sharedRun = queueUrl ? await openQueue(queueUrl, process.env) : undefined;
+  if (sharedRun && parsed.values['summary'] === true) {
+    try {
+      const stop = new AbortController();
+      process.once('SIGINT', () => stop.abort());
+      return await summaryCommand({ project, run: sharedRun, write: out, reporters: reportFiles(parsed.values, process.cwd()).reporters, signal: stop.signal });
+    } finally {
+      await sharedRun.close();
+    }
+  }
   const interactive = INTERACTIVE.filter((name) => parsed.values[name] === true);
   if (interactive.length > 0 && !process.stdin.isTTY) {
     throw new UsageError(`-${interactive[0]} opens a shell and needs a terminal on stdin`);
@@ -90,10 +104,12 @@ async function main(argv: readonly string[]): Promise<number> {
       project, filter, options, host: (cmd) => host.run(cmd), write: gate.write, reporters, stopper: stop,
       ...(dialTimeoutMs !== undefined ? { dialTimeoutMs } : {}),
       ...(interactive.length > 0 ? { openShell: interactiveShell(gate, process.stdin, process.stdout) } : {}),
+      ...(sharedRun ? { sharedRun } : {}),
     });
   } finally {
     status?.close();
     stop.dispose();
+    await sharedRun?.close();
   }
   for (const line of files.errors) err(`error: ${line}\n`);
   if (files.errors.length > 0 && code === 0) code = 1;

@@ -18,6 +18,7 @@ import { isSuccessful, summarize } from '../report/summary.js';
 import type { RunOptions } from '../run/options.js';
 import { runJobs } from '../run/runner.js';
 import type { OpenShell } from '../run/level-script.js';
+import type { SharedRun } from '../store/store.js';
 import { Stopper } from './stopper.js';
 
 export interface RunCommandInput {
@@ -33,6 +34,8 @@ export interface RunCommandInput {
   readonly openShell?: OpenShell;
   /** Signals and a lost output, already listening; without it the run cannot be stopped. */
   readonly stopper?: Stopper;
+  /** A run shared with other runners (-queue). */
+  readonly sharedRun?: SharedRun;
 }
 
 /** Resolves to the exit status: 0 for a successful run, 1 otherwise. */
@@ -65,6 +68,7 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
   const result = await runJobs({
     project, jobs, evaluated, options, emit: guarded, stopping: stopper.stopping.signal, abort: stopper.abort.signal, stopGraceMs: stopper.graceMs,
     ...(timing ? { timing } : {}), ...(input.openShell ? { openShell: input.openShell } : {}),
+    ...(input.sharedRun ? { sharedRun: input.sharedRun } : {}),
   });
   if (quiet) return result.failed ? 1 : 0;
   const ok = isSuccessful(summarize(events)) && !result.failed && !events.some((e) => e.type === 'artifacts' && e.error !== undefined);

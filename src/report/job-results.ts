@@ -47,6 +47,8 @@ export interface JobResult {
   why?: AbortReason;
   /** Its task scripts (every repeat), in order. */
   readonly scripts: ScriptRun[];
+  /** A shared run (-queue) lost the runner that first ran the job: that runner's name. */
+  lostRunner?: string;
 }
 
 /** A project, backend or suite script failure: a summary entry of its own. */
@@ -59,7 +61,7 @@ export interface LevelFailure extends Failure {
 }
 
 export interface RunRecord {
-  readonly startedAt: number;
+  startedAt: number;
   endedAt: number;
   seed: number;
   interrupted: boolean;
@@ -86,6 +88,7 @@ export function recordRun(onEnd: (record: RunRecord) => void | Promise<void>, no
   const failedThisRepeat = new Set<Job>();
   return {
     'run-start': (e) => {
+      record.startedAt = e.at;
       record.seed = e.seed;
       for (const job of e.jobs) resultOf(job);
     },
@@ -118,6 +121,15 @@ export function recordRun(onEnd: (record: RunRecord) => void | Promise<void>, no
         record.levels.push({ ...failed, outcome: e.outcome, entry: entryName(e.outcome, e.job), job: e.job });
         if (e.outcome.endsWith('-prepare-error')) r.levelFailure = failed;
       }
+    },
+    'job-retry': (e) => {
+      const r = resultOf(e.job);
+      r.lostRunner = e.lostRunner;
+      // The lost attempt is not the job's: the retry decides.
+      delete r.failure;
+      delete r.levelFailure;
+      delete r.why;
+      r.scripts.length = 0;
     },
     'job-end': (e) => {
       const r = resultOf(e.job);

@@ -35,6 +35,7 @@ export function renderJson(record: RunRecord, o: JsonOptions): string {
     startedAt: iso(r.startedAt),
     durationMs: r.durationMs,
     failure: r.failure && jobStatus(r) === 'failed' ? failure(r.failure) : null,
+    ...(r.lostRunner !== undefined ? { retriedAfterLostRunner: r.lostRunner } : {}),
   }));
   const count = (status: string) => jobs.filter((j) => j.status === status).length;
   return `${JSON.stringify({

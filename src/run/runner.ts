@@ -24,6 +24,10 @@ import { permutation } from './pick-job.js';
 import { ReuseFile } from './reuse-file.js';
 import { resolveTimeouts } from './timeouts.js';
 import { runWorker } from './worker.js';
+import { MemoryStore } from '../store/memory.js';
+import type { Joined, RunStore, SharedRun } from '../store/store.js';
+import { contentDigest } from './content-digest.js';
+import { JobQueue } from './job-queue.js';
 
 export interface RunInput {
   readonly project: Project;
@@ -45,6 +49,8 @@ export interface RunInput {
   readonly openShell?: OpenShell;
   /** Test hook: shorter retry timings. */
   readonly timing?: LinkShared['timing'];
+  /** A run shared with other runners (-queue), joined once the project is packed, before any machine is allocated. */
+  readonly sharedRun?: SharedRun;
 }
 
 /** The bound on the end of a run after a second signal (CI systems send SIGKILL after 10 to 30 s). */
@@ -103,66 +109,101 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
   const history = options.history && !options.discard ? History.load(join(project.dir, HISTORY_FILE)) : undefined;
   let content: PackedContent | undefined;
   const held = new Set<MachineLink>();
-  const pending: (Job | undefined)[] = [...input.jobs];
-  let stoppedWhy = (_key: string): AbortReason | undefined => undefined;
+  let store: RunStore = new MemoryStore(input.jobs);
+  let joined: Joined | undefined;
+  let refused = false;
+  let queue: JobQueue | undefined;
+  // No new job once interrupted, or once a shared run's store is lost.
+  let stopping = input.stopping;
+  const gaveUp = new Map<string, AbortReason>();
   try {
     if (!options.discard) {
       content = await pack(input, [...backends.keys()]);
       log(`Project content is packed for delivery (${formatPackedSize(content.size)}).`);
     }
     const packed = content;
-    const shared: LinkShared = {
-      emit: track, options, reuse, remotePath: evaluated.remotePath, stopping: input.stopping, held, reserved: new Map(), uploads: new Map(), unreachable: new Set(), gaveUp: new Map(),
-      content: async (): Promise<Content> => packed!,
-      ...(input.timing ? { timing: input.timing } : {}),
-    };
-
     const workers = workerCounts(project, input.jobs);
     const total = [...workers.values()].reduce((a, b) => a + b, 0);
     let seed = options.seed;
-    if (!options.discard && seed === 0 && input.jobs.length > total) {
-      seed = Math.floor(Date.now() / 1000);
-      log(`Sequence of jobs produced with -seed=${seed}`);
+    if (!options.discard && seed === 0 && input.jobs.length > total) seed = Math.floor(Date.now() / 1000);
+    if (input.sharedRun && !options.discard) {
+      joined = await joinRun(input, input.sharedRun, packed!, total, seed).catch((err: unknown) => {
+        refused = true;
+        throw err;
+      });
+      ({ store, seed } = joined);
+      stopping = AbortSignal.any([input.stopping, store.lost]);
+      store.lost.addEventListener('abort', () => {
+        log(`Lost the shared run ${input.sharedRun!.label}: ${(store.lost.reason as Error).message.replace(/\.+$/, '')}. Finishing running jobs, restoring and discarding machines; their results are only in this log.`);
+      }, { once: true });
     }
+    if (!options.discard && seed !== options.seed) log(`Sequence of jobs produced with -seed=${seed}`);
+    const shared: LinkShared = {
+      emit: track, options, reuse, remotePath: evaluated.remotePath, stopping, held, reserved: new Map(), uploads: new Map(), unreachable: new Set(), gaveUp,
+      content: async (): Promise<Content> => packed!,
+      ...(input.timing ? { timing: input.timing } : {}),
+    };
     if (!options.discard && !options.reuse && options.reusePid === 0) {
       log(`If killed, discard servers with: spread -reuse-pid=${process.pid} -discard`);
     }
     emit({ type: 'run-start', jobs: input.jobs, workers: total, seed });
 
-    const queue = { pending, suiteWorkers: new Map<string, number>(), stopping: input.stopping, stopped: new Map<string, AbortReason>() };
-    stoppedWhy = (key) => queue.stopped.get(key) ?? shared.gaveUp.get(key);
+    const jobQueue = new JobQueue(store, input.jobs, stopping, joined?.runner ?? '');
+    queue = jobQueue;
+    if (history && joined) {
+      const known = await store.history().catch(() => new Map<string, number>());
+      for (const job of input.jobs) {
+        const ms = known.get(job.name);
+        if (ms !== undefined) history.record(job, ms);
+      }
+    }
     // Plain runs feed the history: a run with shells or repeats says little about a job's usual time.
     const recording = options.history && !options.discard && options.interaction.kind === 'none' && options.repeat === 0 && !options.repeatUntil;
-    const record: Emit = (e) => {
-      if (e.type === 'job-end' && e.outcome === 'task-done') history?.record(e.job, e.durationMs);
+    const runEmit: Emit = (e) => {
+      if (recording && e.type === 'job-end' && e.outcome === 'task-done') {
+        history?.record(e.job, e.durationMs);
+        jobQueue.track(store.recordDuration(e.job, e.durationMs));
+      }
       track(e);
+      jobQueue.tap(e);
     };
-    const env = { emit: recording ? record : track, options, evaluated, sequence: new Sequence(input.jobs.length), abort: input.abort, ...(input.openShell ? { openShell: input.openShell } : {}) };
+    const env = { emit: runEmit, options, evaluated, sequence: new Sequence(input.jobs.length), abort: input.abort, ...(input.openShell ? { openShell: input.openShell } : {}) };
+    // Each runner of a shared run walks the queue in orders of its own.
+    const offset = joined ? (joined.runnerNo - 1) * 1000 : 0;
     const running: Promise<void>[] = [];
     for (const [system, n] of workers) {
       for (let i = 0; i < n; i++) {
-        const seeded = permutation(pending.length, seed + i);
+        const seeded = permutation(input.jobs.length, seed + offset + i);
         const order = history ? orderByHistory(seeded, input.jobs, history) : seeded;
         const key = `${system.backend}:${system.name}`;
-        running.push(runWorker({ backend: backends.get(system.backend)!, system, order, index: i + 1, queue, shared, env }).catch((err: Error) => {
+        running.push(runWorker({ backend: backends.get(system.backend)!, system, order, index: i + 1, queue: jobQueue, shared, env }).catch((err: Error) => {
           log(`Worker for ${key} failed: ${err.message}`);
-          queue.stopped.set(key, { kind: 'error', message: `not run: the worker for ${key} failed: ${err.message}` });
+          gaveUp.set(key, { kind: 'error', message: `not run: the worker for ${key} failed: ${err.message}` });
           failed = true;
         }));
       }
     }
     await cut.bound(Promise.all(running));
   } finally {
-    if (!options.discard) {
+    if (!options.discard && !joined && !refused) {
+      // Every job not run to its end gets its reason; in a shared run, the jobs left belong to the other runners.
       for (const job of input.jobs) {
         if (settled.has(job)) continue;
         const why: AbortReason = input.stopping.aborted
           ? started.has(job)
             ? { kind: 'error', message: `interrupted: still running ${cut.passed ? 'when the run stopped waiting' : 'when the run was stopped'}` }
             : { kind: 'interrupted', message: 'not run: the run was interrupted' }
-          : stoppedWhy(`${job.backend.name}:${job.system.name}`) ?? { kind: 'error', message: `not run: no machine of ${job.backend.name}:${job.system.name} was left to run it` };
+          : gaveUp.get(`${job.backend.name}:${job.system.name}`) ?? { kind: 'error', message: `not run: no machine of ${job.backend.name}:${job.system.name} was left to run it` };
         emit({ type: 'result', outcome: 'task-abort', job, why });
       }
+    }
+    if (joined) {
+      const left = await store.unclaimed().catch(() => undefined);
+      if (left?.length) log(`${left.length} job${left.length === 1 ? '' : 's'} left in the shared run ${input.sharedRun!.label} for other runners.`);
+      await cut.bound(queue?.flush() ?? Promise.resolve());
+      await cut.bound(store.leave().catch(() => {}));
+      // Jobs handed back are not this runner's failures, but an interrupted or cut-off runner did not do its share.
+      if (store.lost.aborted || input.stopping.aborted) failed = true;
     }
     // Machines still held: kept under -reuse, else discarded (a worker that died must not leak one).
     await cut.bound(Promise.all([...held].map(async (link) => {
@@ -180,9 +221,26 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
       log(`Cannot save job times to ${HISTORY_FILE}: ${(err as Error).message}`);
     }
     await content?.dispose();
-    emit({ type: 'run-end', interrupted: input.stopping.aborted });
+    // A runner refused by a shared run ran nothing: its error says why, with no summary.
+    if (!refused) emit({ type: 'run-end', interrupted: input.stopping.aborted });
   }
   return { failed };
+}
+
+/** Joins the shared run with what decides it: the jobs, the packed content's digest and the options. */
+async function joinRun(input: RunInput, run: SharedRun, packed: PackedContent, workers: number, seed: number): Promise<Joined> {
+  const { options } = input;
+  const digest = {
+    project: input.project.name,
+    content: await contentDigest(packed.open()),
+    options: JSON.stringify({ repeat: options.repeat, repeatUntil: options.repeatUntil?.source ?? '', interaction: options.interaction.kind }),
+  };
+  const joined = await run.join({ jobs: input.jobs, digest, workers, seed });
+  input.emit({
+    type: 'log', level: 'info',
+    message: `${joined.created ? 'Started' : 'Joined'} the shared run ${run.label} as runner ${joined.runnerNo} (${joined.runner}).`,
+  });
+  return joined;
 }
 
 /** Workers per system: `workers:`, but never more than the jobs it has (spec §5.1). */

@@ -12,19 +12,10 @@ import type { Job, Suite, System } from '../project/types.js';
 import { fetchArtifacts } from './artifacts.js';
 import { contextOf, runLevel } from './level-script.js';
 import type { LevelCall, LevelResult, WorkerEnv } from './level-script.js';
+import type { Claim } from '../store/store.js';
+import type { JobQueue } from './job-queue.js';
 import type { LinkShared, MachineLink } from './machine-link.js';
 import { obtainMachine } from './machine-link.js';
-import { pickJob, suiteKey } from './pick-job.js';
-
-/** The state every worker of a run shares. */
-export interface Queue {
-  readonly pending: (Job | undefined)[];
-  readonly suiteWorkers: Map<string, number>;
-  /** Set on the first Ctrl-C: take no new job. */
-  readonly stopping: AbortSignal;
-  /** Why the last worker of a system (`backend:system`) stopped early: the reason its left-over jobs did not run. */
-  readonly stopped: Map<string, AbortReason>;
-}
 
 export interface WorkerInput {
   readonly backend: Backend;
@@ -32,7 +23,8 @@ export interface WorkerInput {
   readonly order: readonly number[];
   /** This worker's number within its system, from 1. */
   readonly index: number;
-  readonly queue: Queue;
+  /** The run's queue: every worker of every runner claims from it. */
+  readonly queue: JobQueue;
   readonly shared: LinkShared;
   readonly env: WorkerEnv;
 }
@@ -47,20 +39,23 @@ const taskDebug = (j: Job): string => joinScripts(j.task.debug, j.suite.debugEac
 
 export async function runWorker(input: WorkerInput): Promise<void> {
   // A machine lost for good is let go and replaced, with fresh nesting state.
-  while (!input.queue.stopping.aborted && hasWork(input)) {
+  // In a shared run, a worker whose jobs all went to other runners waits
+  // without a machine for any of them that comes back (its runner lost).
+  while (!input.queue.stopping.aborted && (await input.queue.awaitWork(input.system.backend, input.system.name))) {
     const link = await obtainMachine(input.shared, input.backend, input.system, input.index);
     if (!link) return;
-    const replace = await runOnMachine(input, link);
+    const end = await runOnMachine(input, link);
     await link.release();
-    if (!replace) return;
+    if (end === 'stop' || (end === 'idle' && !input.queue.shared)) return;
   }
 }
 
-const hasWork = (input: WorkerInput): boolean =>
-  input.queue.pending.some((j) => j !== undefined && j.backend.name === input.system.backend && j.system.name === input.system.name);
-
-/** Runs jobs on one machine; true when the machine was lost and the worker should get another. */
-async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<boolean> {
+/**
+ * Runs jobs on one machine until it is lost ('replace': the worker should
+ * get another), no job is left for it ('idle'), or it must stop ('stop':
+ * a failed project prepare or restore, -abend, Ctrl-C).
+ */
+async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<'replace' | 'idle' | 'stop'> {
   const { queue, env: w } = input;
   const restoreOnly = w.options.interaction.kind === 'restore';
   const abendMode = w.options.interaction.kind === 'abend';
@@ -70,7 +65,6 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<bool
     if (!r.ok && !r.interrupted && abendMode) abend = true;
     return r;
   };
-  const systemKey = `${input.system.backend}:${input.system.name}`;
   let stopWhy: AbortReason | undefined;
   /**
    * A project, backend or suite script failed: its category (not for a
@@ -103,23 +97,28 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<bool
   let insideProject = false;
   let insideBackend = false;
   let insideSuite: Suite | undefined;
-  let job: Job | undefined;
+  let claim: Claim | undefined;
   let last: Job | undefined;
+  let idle = false;
 
   for (;;) {
-    if (job) {
-      w.sequence.of(job);
-      queue.suiteWorkers.set(suiteKey(job), (queue.suiteWorkers.get(suiteKey(job)) ?? 1) - 1);
+    if (claim) {
+      w.sequence.of(claim.job);
+      if (!(await queue.finish(claim)) && queue.shared && !queue.store.lost.aborted) {
+        w.emit({ type: 'log', level: 'info', message: `Results of ${claim.job.name} are not kept in the shared run: this runner no longer holds it.` });
+      }
+      claim = undefined;
     }
     if (badProject || abend || link.isLost || queue.stopping.aborted) break;
-    const i = pickJob(queue.pending, { backend: input.system.backend, system: input.system.name, suite: insideSuite, last, order: input.order }, queue.suiteWorkers);
-    if (i === undefined) {
-      job = undefined;
+    claim = await queue.claim({ backend: input.system.backend, system: input.system.name, suite: insideSuite, last, order: input.order });
+    if (!claim) {
+      idle = true;
       break;
     }
-    job = queue.pending[i]!;
-    queue.pending[i] = undefined;
-    queue.suiteWorkers.set(suiteKey(job), (queue.suiteWorkers.get(suiteKey(job)) ?? 0) + 1);
+    const job = claim.job;
+    if (claim.lostRunner !== undefined) {
+      w.emit({ type: 'job-retry', job, lostRunner: claim.lostRunner });
+    }
 
     const bad = badSuite.get(job.suite);
     if (bad) {
@@ -154,15 +153,22 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<bool
         continue;
       }
     }
+    // Stopped while preparing: a shared run hands the job to another runner instead.
+    if (queue.stopping.aborted && queue.shared) {
+      await queue.release(claim);
+      claim = undefined;
+      break;
+    }
     const task = await runTask(input, link, job, runFull, () => abend);
     badProject = task !== undefined;
     stopWhy = task ?? stopWhy;
   }
   if (abend) stopWhy = { kind: 'abend', message: `not run: -abend stopped the worker on ${link.label} after a failure` };
-  if (stopWhy && (badProject || abend)) queue.stopped.set(systemKey, stopWhy);
+  // The reason the system's jobs left over did not run, if no other worker runs them.
+  if (stopWhy && (badProject || abend)) input.shared.gaveUp.set(`${input.system.backend}:${input.system.name}`, stopWhy);
 
   // A lost machine cannot be restored: it is discarded as it is.
-  if (link.isLost) return !queue.stopping.aborted;
+  if (link.isLost) return queue.stopping.aborted ? 'stop' : 'replace';
   if (!abend && insideSuite && last) {
     await unwind({ job: last, level: 'suite', verb: 'restoring', script: insideSuite.restore, debug: insideSuite.debug }, 'suite-restore-error');
   }
@@ -172,7 +178,8 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<bool
   if (!abend && insideProject && last) {
     await unwind({ job: last, level: 'project', verb: 'restoring', script: last.project.restore, debug: last.project.debug }, 'project-restore-error');
   }
-  return link.isLost && !queue.stopping.aborted;
+  if (link.isLost && !queue.stopping.aborted) return 'replace';
+  return idle ? 'idle' : 'stop';
 }
 
 /**
