@@ -136,7 +136,7 @@ test('Ctrl-C twice: running scripts are killed, machines still discarded', { ski
     assert.equal(code, 1);
     assert.match(out, /<interrupted>/);
     // Killed by the user, not failed on their own: aborted (errors in the reports), not "Failed tasks".
-    assert.match(out, /Successful tasks: 0\nAborted tasks: 2\n$/);
+    assert.match(out, /Successful tasks: 0\nAborted tasks: 2\n(?!Failed)/);
     assert.deepEqual(pool.discarded().sort(), targets.map((t) => t.address).sort());
     for (const t of targets) assert.equal((await t.run('pgrep -c -x sleep || true')).trim(), '0');
   });
