@@ -17,7 +17,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import net from 'node:net';
-import { PassThrough, Readable } from 'node:stream';
+import { type Duplex, PassThrough, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { Client, type ClientChannel, type PseudoTtyOptions } from 'ssh2';
 import { Agent } from './ssh-agent.js';
@@ -209,6 +209,31 @@ class SshSession implements Session {
     if (current?.alive) return current;
     this.agent = this.openChannel().then((ch) => Agent.start(ch));
     return this.agent;
+  }
+
+  // sshd listens on the machine's loopback (GatewayPorts is off by default) and sends connections back over this one.
+  forwardIn(onConnection: (stream: Duplex) => void): Promise<number> {
+    if (this.lost) return Promise.reject(this.lost);
+    return new Promise((resolve, reject) => {
+      const ask = (cb: (err: Error | undefined, port: number) => void) => {
+        try {
+          this.client.forwardIn('127.0.0.1', 0, cb);
+        } catch (err) {
+          cb(err as Error, 0);
+        }
+      };
+      ask((err, port) => {
+        if (err) {
+          reject(new Error(`cannot forward a port on ${this.address} back to spread: ${err.message} (sshd must allow it: AllowTcpForwarding yes)`));
+          return;
+        }
+        // Each forward answers its own port only (a session asks for one).
+        this.client.on('tcp connection', (info, accept) => {
+          if (info.destPort === port) onConnection(accept());
+        });
+        resolve(port);
+      });
+    });
   }
 
   async upload(tarGz: Readable, dir: string): Promise<void> {

@@ -43,6 +43,8 @@ export interface LinkShared {
   readonly unreachable: Set<string>;
   /** Why the last attempt to obtain a machine of a system (`backend:system`) failed: its jobs then do not run. */
   readonly gaveUp: Map<string, AbortReason>;
+  /** Workers a system needs at once whatever -reuse recorded: the most instances of its multi-machine jobs. */
+  readonly needed?: (system: System) => number;
   /** Timings, overridable by tests: [allocate retry, allocate give-up, dial give-up] in ms. */
   readonly timing?: { readonly allocateRetryMs?: number; readonly allocateTimeoutMs?: number; readonly dialTimeoutMs?: number };
 }
@@ -203,7 +205,7 @@ export async function obtainMachine(shared: LinkShared, backend: Backend, system
       // mean this worker is not needed. A recorded machine that cannot be
       // reached (gone, garbage-collected) does not count: allocate instead.
       const live = shared.reuse.entries(system.backend, system.name).filter((e) => !shared.unreachable.has(e.address));
-      if (shared.options.reuse && live.length > 0) return undefined;
+      if (shared.options.reuse && live.length > 0 && worker > (shared.needed?.(system) ?? 0)) return undefined;
       link = await allocateMachine(shared, backend, system, worker);
       if (!link) return undefined;
     }

@@ -28,6 +28,10 @@ import { MemoryStore } from '../store/memory.js';
 import type { Joined, RunStore, SharedRun } from '../store/store.js';
 import { contentDigest } from './content-digest.js';
 import { JobQueue } from './job-queue.js';
+import { Groups } from './group.js';
+import { SyncEndpoint } from './sync-link.js';
+import { MemorySync } from '../sync/memory.js';
+import { StoreSync } from '../sync/store-sync.js';
 
 export interface RunInput {
   readonly project: Project;
@@ -113,6 +117,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
   let joined: Joined | undefined;
   let refused = false;
   let queue: JobQueue | undefined;
+  let groups: ReturnType<typeof startGroups> = undefined;
   // No new job once interrupted, or once a shared run's store is lost.
   let stopping = input.stopping;
   const gaveUp = new Map<string, AbortReason>();
@@ -141,6 +146,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
     const shared: LinkShared = {
       emit: track, options, reuse, remotePath: evaluated.remotePath, stopping, held, reserved: new Map(), uploads: new Map(), unreachable: new Set(), gaveUp,
       content: async (): Promise<Content> => packed!,
+      needed: (system) => Math.max(0, ...input.jobs.filter((j) => j.system === system).map((j) => j.task.instances?.count ?? 0)),
       ...(input.timing ? { timing: input.timing } : {}),
     };
     if (!options.discard && !options.reuse && options.reusePid === 0) {
@@ -168,6 +174,8 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
       jobQueue.tap(e);
     };
     const env = { emit: runEmit, options, evaluated, sequence: new Sequence(input.jobs.length), abort: input.abort, ...(input.openShell ? { openShell: input.openShell } : {}) };
+    // Multi-machine jobs: their events go through runEmit as any job's.
+    groups = startGroups(input.jobs, runEmit, stopping, joined ? store : undefined);
     // Each runner of a shared run walks the queue in orders of its own.
     const offset = joined ? (joined.runnerNo - 1) * 1000 : 0;
     const running: Promise<void>[] = [];
@@ -176,7 +184,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
         const seeded = permutation(input.jobs.length, seed + offset + i);
         const order = history ? orderByHistory(seeded, input.jobs, history) : seeded;
         const key = `${system.backend}:${system.name}`;
-        running.push(runWorker({ backend: backends.get(system.backend)!, system, order, index: i + 1, queue: jobQueue, shared, env }).catch((err: Error) => {
+        running.push(runWorker({ backend: backends.get(system.backend)!, system, order, index: i + 1, queue: jobQueue, shared, env, ...(groups ? { groups } : {}) }).catch((err: Error) => {
           log(`Worker for ${key} failed: ${err.message}`);
           gaveUp.set(key, { kind: 'error', message: `not run: the worker for ${key} failed: ${err.message}` });
           failed = true;
@@ -221,6 +229,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
       log(`Cannot save job times to ${HISTORY_FILE}: ${(err as Error).message}`);
     }
     await content?.dispose();
+    await groups?.endpoint.service.close();
     // A runner refused by a shared run ran nothing: its error says why, with no summary.
     if (!refused) emit({ type: 'run-end', interrupted: input.stopping.aborted });
   }
@@ -243,10 +252,10 @@ async function joinRun(input: RunInput, run: SharedRun, packed: PackedContent, w
   return joined;
 }
 
-/** Workers per system: `workers:`, but never more than the jobs it has (spec §5.1). */
+/** Workers per system: `workers:`, but never more than the jobs it has (spec §5.1), counting the machines of multi-machine jobs. */
 function workerCounts(project: Project, jobs: readonly Job[]): Map<System, number> {
   const jobsOf = new Map<System, number>();
-  for (const job of jobs) jobsOf.set(job.system, (jobsOf.get(job.system) ?? 0) + 1);
+  for (const job of jobs) jobsOf.set(job.system, (jobsOf.get(job.system) ?? 0) + (job.task.instances?.count ?? 1));
   const counts = new Map<System, number>();
   // Declaration order, so workers start backend by backend as in the original.
   for (const system of project.backends.flatMap((b) => b.systems)) {
@@ -254,6 +263,17 @@ function workerCounts(project: Project, jobs: readonly Job[]): Map<System, numbe
     if (n > 0) counts.set(system, Math.min(system.workers, n));
   }
   return counts;
+}
+
+/**
+ * Multi-machine jobs gather their machines through Groups and talk to a
+ * sync service: the run's own, or in a shared run the shared store's, so
+ * their states live with the run.
+ */
+function startGroups(jobs: readonly Job[], emit: Emit, stopping: AbortSignal, shared?: RunStore): { groups: Groups; endpoint: SyncEndpoint } | undefined {
+  if (!jobs.some((j) => j.task.instances)) return undefined;
+  const sync = shared?.sync ? new StoreSync(shared.sync) : new MemorySync();
+  return { groups: new Groups({ emit, sync, stopping }), endpoint: new SyncEndpoint(sync) };
 }
 
 /** Pack once for every machine; the repack script sees the project env and SPREAD_BACKENDS. */

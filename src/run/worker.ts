@@ -8,7 +8,7 @@
  */
 import type { Backend } from '../backends/backend.js';
 import type { AbortReason, Outcome } from '../events.js';
-import type { Job, Suite, System } from '../project/types.js';
+import type { Env, Job, Suite, System } from '../project/types.js';
 import { fetchArtifacts } from './artifacts.js';
 import { contextOf, runLevel } from './level-script.js';
 import type { LevelCall, LevelResult, WorkerEnv } from './level-script.js';
@@ -16,6 +16,9 @@ import type { Claim } from '../store/store.js';
 import type { JobQueue } from './job-queue.js';
 import type { LinkShared, MachineLink } from './machine-link.js';
 import { obtainMachine } from './machine-link.js';
+import type { Groups, Member } from './group.js';
+import { runGroupPart } from './group-task.js';
+import type { SyncEndpoint } from './sync-link.js';
 
 export interface WorkerInput {
   readonly backend: Backend;
@@ -27,6 +30,8 @@ export interface WorkerInput {
   readonly queue: JobQueue;
   readonly shared: LinkShared;
   readonly env: WorkerEnv;
+  /** Multi-machine jobs: their gathering, and how their instances reach the sync service. */
+  readonly groups?: { readonly groups: Groups; readonly endpoint: SyncEndpoint };
 }
 
 /** Joins scripts as one, each in its own subshell (spec §5.3). */
@@ -38,15 +43,20 @@ const taskRestore = (j: Job): string => joinScripts(j.task.restore, j.suite.rest
 const taskDebug = (j: Job): string => joinScripts(j.task.debug, j.suite.debugEach, j.backend.debugEach, j.project.debugEach);
 
 export async function runWorker(input: WorkerInput): Promise<void> {
-  // A machine lost for good is let go and replaced, with fresh nesting state.
-  // In a shared run, a worker whose jobs all went to other runners waits
-  // without a machine for any of them that comes back (its runner lost).
-  while (!input.queue.stopping.aborted && (await input.queue.awaitWork(input.system.backend, input.system.name))) {
-    const link = await obtainMachine(input.shared, input.backend, input.system, input.index);
-    if (!link) return;
-    const end = await runOnMachine(input, link);
-    await link.release();
-    if (end === 'stop' || (end === 'idle' && !input.queue.shared)) return;
+  input.groups?.groups.enlist(input.system);
+  try {
+    // A machine lost for good is let go and replaced, with fresh nesting state.
+    // In a shared run, a worker whose jobs all went to other runners waits
+    // without a machine for any of them that comes back (its runner lost).
+    while (!input.queue.stopping.aborted && (input.groups?.groups.isGathering(input.system) || (await input.queue.awaitWork(input.system.backend, input.system.name)))) {
+      const link = await obtainMachine(input.shared, input.backend, input.system, input.index);
+      if (!link) return;
+      const end = await runOnMachine(input, link);
+      await link.release();
+      if (end === 'stop' || (end === 'idle' && !input.queue.shared)) return;
+    }
+  } finally {
+    input.groups?.groups.retire(input.system);
   }
 }
 
@@ -60,8 +70,11 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<'rep
   const restoreOnly = w.options.interaction.kind === 'restore';
   const abendMode = w.options.interaction.kind === 'abend';
   const result = (outcome: Outcome, job: Job, why?: AbortReason) => w.emit({ type: 'result', outcome, job, ...(why ? { why } : {}) });
+  // The instance variables of multi-machine jobs this machine took part in, for every level's scripts (the job's env may use them).
+  const instanceVars = new Map<Job, Env>();
   const runFull = async (call: LevelCall): Promise<LevelResult> => {
-    const r = await runLevel(link, w, call);
+    const vars = call.instance ? undefined : instanceVars.get(call.job);
+    const r = await runLevel(link, w, vars ? { ...call, instance: { vars } } : call);
     if (!r.ok && !r.interrupted && abendMode) abend = true;
     return r;
   };
@@ -76,7 +89,7 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<'rep
       ? { kind: 'error', message: `interrupted while ${what}` }
       : { kind: 'error', message: `not run: ${what} failed on ${link.label}: ${r.reason ?? 'failed'}` };
     if (!r.interrupted) result(outcome, blame);
-    result('task-abort', next, why);
+    aborted(next, why);
     return why;
   };
   const run = async (call: LevelCall, outcome: Outcome, next: Job, blame = call.job): Promise<boolean> => {
@@ -100,6 +113,9 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<'rep
   let claim: Claim | undefined;
   let last: Job | undefined;
   let idle = false;
+  // This worker's part in a multi-machine job: such a job is aborted once, by its group.
+  let member: Member | undefined;
+  const aborted = (j: Job, why?: AbortReason) => (member ? member.abandon() : result('task-abort', j, why));
 
   for (;;) {
     if (claim) {
@@ -109,20 +125,43 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<'rep
       }
       claim = undefined;
     }
+    if (member) w.sequence.of(member.job);
     if (badProject || abend || link.isLost || queue.stopping.aborted) break;
-    claim = await queue.claim({ backend: input.system.backend, system: input.system.name, suite: insideSuite, last, order: input.order });
-    if (!claim) {
-      idle = true;
-      break;
+    // A multi-machine job gathering machines of this system comes first (see group.ts);
+    // the worker that claimed it holds the claim for the whole group.
+    const groups = input.groups?.groups;
+    member = groups?.join(input.system, link);
+    if (!member) {
+      const take = () => queue.claim({ backend: input.system.backend, system: input.system.name, suite: insideSuite, last, order: input.order });
+      const got = groups ? await groups.claim(input.system, link, take) : { claim: await take() };
+      claim = got.claim;
+      member = got.member;
+      // One group gathers per system at a time: another one opened while this claim was on its way.
+      if (got.busy && claim) {
+        await queue.release(claim);
+        claim = undefined;
+        continue;
+      }
+      if (!claim) {
+        // A sibling may be opening a group from its own claim: join it rather than leave.
+        await groups?.settled(input.system);
+        if (groups?.isGathering(input.system)) continue;
+        idle = true;
+        break;
+      }
+      if (claim.lostRunner !== undefined) {
+        w.emit({ type: 'job-retry', job: claim.job, lostRunner: claim.lostRunner });
+      }
     }
-    const job = claim.job;
-    if (claim.lostRunner !== undefined) {
-      w.emit({ type: 'job-retry', job, lostRunner: claim.lostRunner });
+    const job = member ? member.job : claim!.job;
+    if (member) {
+      if (!(await member.gathered())) continue;
+      instanceVars.set(job, member.vars());
     }
 
     const bad = badSuite.get(job.suite);
     if (bad) {
-      result('task-abort', job, bad);
+      aborted(job, bad);
       continue;
     }
     if (insideSuite && insideSuite !== job.suite) {
@@ -153,15 +192,23 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<'rep
         continue;
       }
     }
-    // Stopped while preparing: a shared run hands the job to another runner instead.
-    if (queue.stopping.aborted && queue.shared) {
+    // Stopped while preparing: a shared run hands the job to another runner instead (a group, gathered, goes on).
+    if (queue.stopping.aborted && queue.shared && !member && claim) {
       await queue.release(claim);
       claim = undefined;
       break;
     }
-    const task = await runTask(input, link, job, runFull, () => abend);
-    badProject = task !== undefined;
-    stopWhy = task ?? stopWhy;
+    if (member && input.groups) {
+      badProject = await runGroupPart({
+        member, link, env: w, endpoint: input.groups.endpoint, stopping: queue.stopping, run: runFull,
+        scripts: { prepare: taskPrepare(job), restore: taskRestore(job), debug: taskDebug(job) },
+        abended: () => abend, abend: () => { abend = true; },
+      });
+    } else {
+      const task = await runTask(input, link, job, runFull, () => abend);
+      badProject = task !== undefined;
+      stopWhy = task ?? stopWhy;
+    }
   }
   if (abend) stopWhy = { kind: 'abend', message: `not run: -abend stopped the worker on ${link.label} after a failure` };
   // The reason the system's jobs left over did not run, if no other worker runs them.
