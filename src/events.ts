@@ -34,6 +34,19 @@ export interface ScriptRef {
   readonly instance?: number;
 }
 
+/**
+ * Why a job ends without having run to its end (on its `task-abort`
+ * result): `interrupted` (a signal or a lost stdout before it started),
+ * `abend` (-abend stopped its worker), or `error` (an infrastructure failure:
+ * allocation, connection, a prepare or restore above the task, a lost
+ * worker, a script killed by a second signal).
+ */
+export interface AbortReason {
+  readonly kind: 'interrupted' | 'abend' | 'error';
+  /** One line, e.g. `not run: cannot allocate lxd:ubuntu-22.04: quota exceeded`. */
+  readonly message: string;
+}
+
 export type MachineAction =
   | 'allocating' | 'allocated' | 'connecting' | 'connected' | 'reusing'
   | 'sending' | 'reusing-data' | 'discarding' | 'keeping' | 'reconnected';
@@ -62,6 +75,8 @@ export type RunEvent =
     readonly output: Output;
     /** Why it failed (see errorText); absent when ok. */
     readonly error?: ScriptError;
+    /** The failure in one line: `exit status 1`, an ERROR message, `kill-timeout reached`... */
+    readonly reason?: string;
   })
   /** The debug script's result after a failure. */
   | (ScriptRef & { readonly type: 'debug-output'; readonly output: Output; readonly error?: ScriptError })
@@ -70,7 +85,7 @@ export type RunEvent =
   /** A job ran (its last repeat ended); failures are in its `script-end` events. */
   | { readonly type: 'job-end'; readonly job: Job; readonly machine: string; readonly outcome: Outcome; readonly durationMs: number }
   /** One entry of the summary; a job may get several (a done per repeat, an abort after a prepare error). */
-  | { readonly type: 'result'; readonly outcome: Outcome; readonly job: Job }
+  | { readonly type: 'result'; readonly outcome: Outcome; readonly job: Job; readonly why?: AbortReason }
   | { readonly type: 'artifacts'; readonly job: Job; readonly dir: string; readonly error?: string }
   /** A shared run (-queue) lost the runner that ran this job; it went back to the queue and runs again. */
   | { readonly type: 'job-retry'; readonly job: Job; readonly lostRunner: string }

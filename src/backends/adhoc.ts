@@ -11,7 +11,7 @@ import { readAddress, outputError } from '../remote/markers.js';
 import { runLocalScript } from '../remote/local-script.js';
 import { escapeBytes, lateOutput } from '../output.js';
 import { parseAddress } from '../remote/shell-words.js';
-import { resolveTimeouts } from '../run/timeouts.js';
+import { resolveTimeouts } from '../project/timeouts.js';
 import { FatalError } from './backend.js';
 import type { Backend, BackendContext, Machine, ReuseEntry } from './backend.js';
 import { sshMachine } from './ssh-machine.js';

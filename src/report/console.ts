@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Reporter, RunEvent, ScriptRef, Stamped, Verb } from '../events.js';
 import { errorBytes } from '../events.js';
 import { isEmptyOutput, lateOutput, outputBytes } from '../output.js';
-import { exportLine } from '../remote/script.js';
+import { exportLine } from '../project/env.js';
 import { logPath } from './log-names.js';
 import { retryLines, summarize, summaryLines } from './summary.js';
 import type { Job } from '../project/types.js';

@@ -165,6 +165,8 @@ class Group {
   private aborted = false;
   private startedAt = 0;
   private outcome: Outcome = 'task-done';
+  /** The round's prepare and execute passed everywhere: done once its restore passes. */
+  private roundPassed = false;
   readonly id = randomBytes(4).toString('hex');
 
   constructor(readonly job: Job, private readonly o: GroupsOptions, private readonly closeGathering: () => void) {
@@ -193,7 +195,8 @@ class Group {
     this.state = 'off';
     this.closeGathering();
     this.o.emit({ type: 'log', level: 'info', message: `Not starting ${this.job.name} on ${this.count} machines: ${why}.` });
-    this.o.emit({ type: 'result', outcome: 'task-abort', job: this.job });
+    const kind = why === 'the run was interrupted' ? 'interrupted' : 'error';
+    this.o.emit({ type: 'result', outcome: 'task-abort', job: this.job, why: { kind, message: `not run: ${why}` } });
     this.settle(false);
   }
 
@@ -220,7 +223,8 @@ class Group {
   abandon(member: Member): void {
     if (!this.aborted) {
       this.aborted = true;
-      this.o.emit({ type: 'result', outcome: 'task-abort', job: this.job });
+      const why = `not run: instance ${member.instance} (${member.link.label}) could not start it`;
+      this.o.emit({ type: 'result', outcome: 'task-abort', job: this.job, why: { kind: 'error', message: why } });
       this.outcome = 'task-abort';
     }
     void this.o.sync.fail(this.syncGroup(), `instance ${member.instance} (${member.link.label}) could not start ${this.job.name}`);
@@ -262,17 +266,20 @@ class Group {
     const prepared = this.arrivals.get('prepared');
     if (phase === 'executed' && !this.aborted && prepared) {
       const prepareFailed = [...prepared.values()].some((p) => p.failed === true);
+      // Each job counts once, as a single job does (worker.ts): no abort after a failed prepare,
+      // and a round is done only once its restore passed too.
       if (prepareFailed) {
         this.result('task-prepare-error');
-        this.result('task-abort');
       } else if (r.failed || !r.ok) {
         this.result('task-error');
       } else {
-        this.result('task-done');
+        this.roundPassed = true;
       }
     }
     if (phase === 'restored') {
       if (r.failed) this.result('task-restore-error');
+      else if (this.roundPassed) this.result('task-done');
+      this.roundPassed = false;
       // The next round starts afresh.
       void this.o.sync.clear(this.syncGroup());
       this.round++;

@@ -16,7 +16,7 @@ import { renderScript } from '../remote/script.js';
 import { ConnectionLostError } from '../remote/session.js';
 import type { MachineLink } from './machine-link.js';
 import type { RunOptions } from './options.js';
-import { timeoutsFor } from './timeouts.js';
+import { timeoutsFor } from '../project/timeouts.js';
 
 const MAX_REBOOTS = 10;
 
@@ -73,6 +73,10 @@ export interface LevelResult {
   readonly ok: boolean;
   readonly output: Output;
   readonly error?: ScriptError;
+  /** The failure in one line (for reports). */
+  readonly reason?: string;
+  /** Killed by a second signal: the script did not fail on its own. */
+  readonly interrupted?: boolean;
 }
 
 export const contextOf = (job: Job, level: Level): string =>
@@ -90,6 +94,11 @@ export async function runLevel(link: MachineLink, w: WorkerEnv, call: LevelCall)
     machine: link.label, job, level, verb, context: call.instance?.context ?? contextOf(job, level), worker: link.worker,
     ...(call.instance?.instance !== undefined ? { instance: call.instance.instance } : {}),
   };
+  // After a second signal nothing new starts, restores included: the run is being cut short.
+  if (w.abort.aborted) {
+    w.emit({ type: 'log', level: 'verbose', message: `Skipping ${verb} ${ref.context} (${ref.machine}): interrupted.` });
+    return { ok: false, output: EMPTY_OUTPUT, error: { message: 'interrupted' }, reason: 'interrupted', interrupted: true };
+  }
   const dir = dirOf(link, job, level);
   // SPREAD_PATH is the project's path on this machine.
   const env = jobEnv(job, w.evaluated, link.remotePath, call.instance?.vars);
@@ -109,7 +118,10 @@ export async function runLevel(link: MachineLink, w: WorkerEnv, call: LevelCall)
   const started = Date.now();
   const { warnMs, killMs } = timeoutsFor(job, level);
   const result = await runWithReboots(link, w, ref, { script, dir, env, warnMs, killMs, ...(call.instance?.syncEnv ? { syncEnv: call.instance.syncEnv } : {}) });
-  w.emit({ type: 'script-end', ...ref, ok: result.ok, durationMs: Date.now() - started, output: result.output, ...(result.error !== undefined ? { error: result.error } : {}) });
+  w.emit({
+    type: 'script-end', ...ref, ok: result.ok, durationMs: Date.now() - started, output: result.output,
+    ...(result.error !== undefined ? { error: result.error } : {}), ...(result.reason !== undefined ? { reason: result.reason } : {}),
+  });
 
   if (!result.ok) {
     if (call.debug.trim() !== '' && !link.isLost && !w.abort.aborted) await runDebug(link, w, ref, { script: call.debug, dir, env, warnMs, killMs });
@@ -174,20 +186,27 @@ async function runWithReboots(link: MachineLink, w: WorkerEnv, ref: ScriptRef, p
       if (!(err instanceof ConnectionLostError)) return { ok: false, output: joinOutputs(outputs), error: { message: (err as Error).message } };
       outputs.push(outputOf(`<connection to ${link.name} lost>`));
       await link.recover();
-      return { ok: false, output: joinOutputs(outputs), error: { message: `connection to ${link.name} lost` } };
+      const lost = `connection to ${link.name} lost`;
+      return { ok: false, output: joinOutputs(outputs), error: { message: lost }, reason: lost };
     }
     outputs.push(end.output);
     const output = joinOutputs(outputs);
     if (end.kind === 'ok') return { ok: true, output };
-    if (end.kind === 'error') return { ok: false, output, error: { message: end.message } };
-    if (end.kind === 'failed') return { ok: false, output, error: { exitCode: end.exitCode } };
-    if (reboot >= MAX_REBOOTS + 1) return { ok: false, output, error: { message: `rebooted on ${where} more than ${MAX_REBOOTS} times` } };
+    if (end.kind === 'error') return { ok: false, output, error: { message: end.message }, reason: end.message };
+    if (end.kind === 'failed') {
+      const reason = end.stopped === 'kill-timeout' ? 'kill-timeout reached' : end.stopped === 'interrupted' ? 'interrupted' : `exit status ${end.exitCode}`;
+      return { ok: false, output, error: { exitCode: end.exitCode }, reason, ...(end.stopped === 'interrupted' ? { interrupted: true } : {}) };
+    }
+    if (reboot >= MAX_REBOOTS + 1) {
+      const error = `rebooted on ${where} more than ${MAX_REBOOTS} times`;
+      return { ok: false, output, error: { message: error }, reason: error };
+    }
     w.emit({ type: 'reboot', ...ref, phase: 'requested' });
     key = end.key;
     try {
       await link.reboot(where, p.warnMs, p.killMs, () => w.emit({ type: 'reboot', ...ref, phase: 'slow' }));
     } catch (err) {
-      return { ok: false, output, error: { message: (err as Error).message } };
+      return { ok: false, output, error: { message: (err as Error).message }, reason: (err as Error).message };
     }
   }
 }

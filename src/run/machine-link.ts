@@ -7,11 +7,12 @@
 import type { Readable } from 'node:stream';
 import { setTimeout as wait } from 'node:timers/promises';
 import type { Backend, Machine } from '../backends/backend.js';
-import { FatalError, machineName } from '../backends/backend.js';
-import type { Emit } from '../events.js';
+import { FatalError, MachineGoneError, machineName } from '../backends/backend.js';
+import type { AbortReason, Emit } from '../events.js';
 import type { System } from '../project/types.js';
 import { outputText } from '../output.js';
 import type { Session } from '../remote/session.js';
+import { DialRefusedError } from '../remote/ssh-session.js';
 import type { ReuseFile } from './reuse-file.js';
 import type { RunOptions } from './options.js';
 
@@ -41,6 +42,8 @@ export interface LinkShared {
   readonly uploads: Map<string, Promise<unknown>>;
   /** Recorded machines this run could not reach: under -reuse they do not stop a worker from allocating. */
   readonly unreachable: Set<string>;
+  /** Why the last attempt to obtain a machine of a system (`backend:system`) failed: its jobs then do not run. */
+  readonly gaveUp: Map<string, AbortReason>;
   /** Workers a system needs at once whatever -reuse recorded: the most instances of its multi-machine jobs. */
   readonly needed?: (system: System) => number;
   /** Timings, overridable by tests: [allocate retry, allocate give-up, dial give-up] in ms. */
@@ -168,7 +171,7 @@ const systemName = (s: System): string => `${s.backend}:${s.name}`;
 
 export const workerPath = (path: string, worker: number): string => path.replace(/\$(\{SPREAD_WORKER\}|SPREAD_WORKER\b)/g, String(worker));
 
-function release(shared: LinkShared, machine: Machine): void {
+function release(shared: LinkShared, machine: Pick<Machine, 'address'>): void {
   const n = shared.reserved.get(machine.address) ?? 0;
   if (n <= 1) shared.reserved.delete(machine.address);
   else shared.reserved.set(machine.address, n - 1);
@@ -182,11 +185,14 @@ async function discard(shared: LinkShared, machine: Machine): Promise<void> {
     shared.emit({ type: 'log', level: 'info', message: `Error discarding ${machineName(machine)}: ${(err as Error).message}` });
   }
   try {
-    shared.reuse.remove(machine.system.backend, machine.system.name, machine.address);
+    await shared.reuse.remove(machine.system.backend, machine.system.name, machine.address);
   } catch (err) {
     shared.emit({ type: 'log', level: 'info', message: `Error removing ${machineName(machine)} from reuse file: ${(err as Error).message}` });
   }
 }
+
+const gaveUp = (shared: LinkShared, system: System, why: string): void =>
+  void shared.gaveUp.set(systemName(system), { kind: 'error', message: `not run: ${why}` });
 
 const log = (shared: LinkShared, message: string, level: 'info' | 'verbose' | 'debug' = 'info'): void =>
   shared.emit({ type: 'log', level, message });
@@ -196,6 +202,7 @@ export async function obtainMachine(shared: LinkShared, backend: Backend, system
   for (let attempt = 1; !shared.stopping.aborted; attempt++) {
     if (attempt > 3) {
       log(shared, `Cannot allocate ${systemName(system)} after too many retries.`);
+      gaveUp(shared, system, `cannot allocate ${systemName(system)} after too many retries`);
       return undefined;
     }
     let link = await reuseMachine(shared, backend, system, worker);
@@ -251,6 +258,7 @@ async function sendContentNow(shared: LinkShared, link: MachineLink, reused: boo
   } catch (err) {
     const why = (err as Error).message;
     log(shared, reused ? `Cannot send project content to ${link.name}: ${why}` : `Discarding ${link.name}, cannot send project content: ${why}`);
+    gaveUp(shared, link.machine.system, `cannot send project content to ${link.name}: ${why}`);
     return false;
   }
 }
@@ -274,14 +282,22 @@ async function reuseMachine(shared: LinkShared, backend: Backend, system: System
       machine = await backend.reuse(entry, system);
     } catch (err) {
       shared.unreachable.add(entry.address);
-      if (shared.options.discard) {
-        // Nothing left to throw away: the machine is gone already.
+      if (shared.options.discard || err instanceof MachineGoneError) {
+        // Nothing left to throw away, nothing to come back to: the machine is gone already.
         log(shared, `Forgetting ${systemName(system)} at ${entry.address}: ${(err as Error).message}`);
-        shared.reuse.remove(system.backend, system.name, entry.address);
+        await shared.reuse.remove(system.backend, system.name, entry.address).catch((err: Error) => log(shared, `Error removing ${systemName(system)} at ${entry.address} from reuse file: ${err.message}`));
       } else {
         log(shared, `Cannot reuse ${systemName(system)} at ${entry.address}: ${(err as Error).message}`);
       }
       continue;
+    }
+    if (machine.address !== entry.address) {
+      // Restarted elsewhere (a stopped container gets a new port): the entry follows it, so a later discard finds it.
+      log(shared, `${machineName(machine)} moved from ${entry.address} to ${machine.address}.`, 'verbose');
+      // Reserved under its new address before the write is awaited, so no other worker takes it meanwhile.
+      release(shared, { address: entry.address });
+      shared.reserved.set(machine.address, (shared.reserved.get(machine.address) ?? 0) + 1);
+      await shared.reuse.replace(system.backend, system.name, entry.address, machine.reuseEntry()).catch((err: Error) => log(shared, `Error updating ${systemName(system)} in reuse file: ${err.message}`));
     }
     if (shared.options.discard) {
       await discard(shared, machine);
@@ -323,14 +339,18 @@ async function allocateMachine(shared: LinkShared, backend: Backend, system: Sys
         lastLog = Date.now();
       }
       lastError = message;
-      if (err instanceof FatalError || Date.now() > deadline || shared.stopping.aborted) return undefined;
+      if (err instanceof FatalError || Date.now() > deadline || shared.stopping.aborted) {
+        gaveUp(shared, system, `cannot allocate ${systemName(system)}: ${message}`);
+        return undefined;
+      }
       await sleep(retryMs, shared.stopping);
       if (shared.stopping.aborted) return undefined;
     }
   }
   shared.reserved.set(machine.address, (shared.reserved.get(machine.address) ?? 0) + 1);
   try {
-    shared.reuse.add(system.backend, system.name, machine.reuseEntry());
+    // On disk before dialing, as the original: a machine is never held unrecorded.
+    await shared.reuse.add(system.backend, system.name, machine.reuseEntry());
   } catch (err) {
     log(shared, `Error adding ${machineName(machine)} to reuse file: ${(err as Error).message}`);
   }
@@ -352,6 +372,7 @@ async function dialWithRetries(shared: LinkShared, machine: Machine): Promise<Se
   const deadline = Date.now() + (shared.timing?.dialTimeoutMs ?? 60_000);
   let delay = 250;
   let lastError = '';
+  let refused = false;
   for (;;) {
     try {
       return await machine.connect(AbortSignal.timeout(10_000));
@@ -359,9 +380,12 @@ async function dialWithRetries(shared: LinkShared, machine: Machine): Promise<Se
       const message = (err as Error).message;
       if (message !== lastError) log(shared, `Cannot connect to ${machineName(machine)}: ${message}`, 'debug');
       lastError = message;
+      // A refused password, no common algorithm, not SSH at all: once is enough.
+      if (err instanceof DialRefusedError) refused = true;
     }
-    if (Date.now() > deadline || shared.stopping.aborted) {
+    if (refused || Date.now() > deadline || shared.stopping.aborted) {
       log(shared, `Discarding ${machineName(machine)}, cannot connect: ${lastError}`);
+      gaveUp(shared, machine.system, `cannot connect to ${machineName(machine)}: ${lastError}`);
       return undefined;
     }
     await sleep(delay);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Backend, BackendContext } from '../backends/backend.js';
 import { machineName } from '../backends/backend.js';
 import { createBackend } from '../backends/registry.js';
-import type { Emit } from '../events.js';
+import type { AbortReason, Emit } from '../events.js';
 import { resolveVariant } from '../project/env.js';
 import type { Evaluated } from '../project/evaluate.js';
 import type { Job, Project, System } from '../project/types.js';
@@ -22,7 +22,7 @@ import type { RunOptions } from './options.js';
 import { History, HISTORY_FILE, orderByHistory } from './history.js';
 import { permutation } from './pick-job.js';
 import { ReuseFile } from './reuse-file.js';
-import { resolveTimeouts } from './timeouts.js';
+import { resolveTimeouts } from '../project/timeouts.js';
 import { runWorker } from './worker.js';
 import { MemoryStore } from '../store/memory.js';
 import type { Joined, RunStore, SharedRun } from '../store/store.js';
@@ -44,12 +44,21 @@ export interface RunInput {
   readonly stopping: AbortSignal;
   /** Second Ctrl-C: kill running scripts. */
   readonly abort: AbortSignal;
+  /**
+   * How long after `abort` the run may take to end: whatever has not been
+   * discarded by then stays in the reuse file, and the run ends anyway.
+   * @default STOP_GRACE_MS
+   */
+  readonly stopGraceMs?: number;
   readonly openShell?: OpenShell;
   /** Test hook: shorter retry timings. */
   readonly timing?: LinkShared['timing'];
   /** A run shared with other runners (-queue), joined once the project is packed, before any machine is allocated. */
   readonly sharedRun?: SharedRun;
 }
+
+/** The bound on the end of a run after a second signal (CI systems send SIGKILL after 10 to 30 s). */
+export const STOP_GRACE_MS = 10_000;
 
 export interface RunResult {
   /** Something outside the summary went wrong (artifacts, packing): the run is unsuccessful. */
@@ -91,6 +100,16 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
   }
 
   const reuse = await ReuseFile.open(reusePath(project, options), (m) => log(m));
+  const cut = deadlineAfter(input.abort, input.stopGraceMs ?? STOP_GRACE_MS);
+  // Jobs that ended one way or another; the others are accounted for at the end, with the reason.
+  const settled = new Set<Job>();
+  const started = new Set<Job>();
+  const tracked = emit;
+  const track: Emit = (e) => {
+    if (e.type === 'result' || e.type === 'job-end') settled.add(e.job);
+    if (e.type === 'job-start') started.add(e.job);
+    tracked(e);
+  };
   const history = options.history && !options.discard ? History.load(join(project.dir, HISTORY_FILE)) : undefined;
   let content: PackedContent | undefined;
   const held = new Set<MachineLink>();
@@ -99,33 +118,47 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
   let refused = false;
   let queue: JobQueue | undefined;
   let groups: ReturnType<typeof startGroups> = undefined;
-  // No new job once interrupted, or once a shared run's store is lost.
-  let stopping = input.stopping;
+  // Packing (work on this host) overlaps allocating and connecting (waiting on
+  // the machines): a worker waits for the content only when it is ready to send
+  // it. If packing fails, no worker goes on; the run then fails as before.
+  const packFailed = new AbortController();
+  const packing = options.discard ? undefined : pack(input, [...backends.keys()]).then(
+    (packed) => {
+      content = packed;
+      log(`Project content is packed for delivery (${formatPackedSize(packed.size)}).`);
+      return packed;
+    },
+    (err: unknown) => {
+      packFailed.abort();
+      throw err;
+    },
+  );
+  packing?.catch(() => undefined);
+  // No new job once interrupted, once packing failed, or once a shared run's store is lost.
+  let stopping = AbortSignal.any([input.stopping, packFailed.signal]);
+  const gaveUp = new Map<string, AbortReason>();
   try {
-    if (!options.discard) {
-      content = await pack(input, [...backends.keys()]);
-      log(`Project content is packed for delivery (${formatPackedSize(content.size)}).`);
-    }
-    const packed = content;
     const workers = workerCounts(project, input.jobs);
     const total = [...workers.values()].reduce((a, b) => a + b, 0);
     let seed = options.seed;
     if (!options.discard && seed === 0 && input.jobs.length > total) seed = Math.floor(Date.now() / 1000);
     if (input.sharedRun && !options.discard) {
-      joined = await joinRun(input, input.sharedRun, packed!, total, seed).catch((err: unknown) => {
+      // A shared run is joined with the content's digest: that waits for the packing.
+      const packed = await packing!;
+      joined = await joinRun(input, input.sharedRun, packed, total, seed).catch((err: unknown) => {
         refused = true;
         throw err;
       });
       ({ store, seed } = joined);
-      stopping = AbortSignal.any([input.stopping, store.lost]);
+      stopping = AbortSignal.any([stopping, store.lost]);
       store.lost.addEventListener('abort', () => {
         log(`Lost the shared run ${input.sharedRun!.label}: ${(store.lost.reason as Error).message.replace(/\.+$/, '')}. Finishing running jobs, restoring and discarding machines; their results are only in this log.`);
       }, { once: true });
     }
     if (!options.discard && seed !== options.seed) log(`Sequence of jobs produced with -seed=${seed}`);
     const shared: LinkShared = {
-      emit, options, reuse, remotePath: evaluated.remotePath, stopping, held, reserved: new Map(), uploads: new Map(), unreachable: new Set(),
-      content: async (): Promise<Content> => packed!,
+      emit: track, options, reuse, remotePath: evaluated.remotePath, stopping, held, reserved: new Map(), uploads: new Map(), unreachable: new Set(), gaveUp,
+      content: (): Promise<Content> => packing!,
       needed: (system) => Math.max(0, ...input.jobs.filter((j) => j.system === system).map((j) => j.task.instances?.count ?? 0)),
       ...(input.timing ? { timing: input.timing } : {}),
     };
@@ -150,7 +183,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
         history?.record(e.job, e.durationMs);
         jobQueue.track(store.recordDuration(e.job, e.durationMs));
       }
-      emit(e);
+      track(e);
       jobQueue.tap(e);
     };
     const env = { emit: runEmit, options, evaluated, sequence: new Sequence(input.jobs.length), abort: input.abort, ...(input.openShell ? { openShell: input.openShell } : {}) };
@@ -163,31 +196,48 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
       for (let i = 0; i < n; i++) {
         const seeded = permutation(input.jobs.length, seed + offset + i);
         const order = history ? orderByHistory(seeded, input.jobs, history) : seeded;
+        const key = `${system.backend}:${system.name}`;
         running.push(runWorker({ backend: backends.get(system.backend)!, system, order, index: i + 1, queue: jobQueue, shared, env, ...(groups ? { groups } : {}) }).catch((err: Error) => {
-          log(`Worker for ${system.backend}:${system.name} failed: ${err.message}`);
+          log(`Worker for ${key} failed: ${err.message}`);
+          gaveUp.set(key, { kind: 'error', message: `not run: the worker for ${key} failed: ${err.message}` });
           failed = true;
         }));
       }
     }
-    await Promise.all(running);
+    await cut.bound(Promise.all(running));
+    await cut.bound(packing?.then(() => undefined) ?? Promise.resolve());
   } finally {
+    await cut.bound(packing?.then(() => undefined, () => undefined) ?? Promise.resolve());
     if (!options.discard && !joined && !refused) {
-      for (const job of await store.unclaimed()) emit({ type: 'result', outcome: 'task-abort', job });
+      // Every job not run to its end gets its reason; in a shared run, the jobs left belong to the other runners.
+      for (const job of input.jobs) {
+        if (settled.has(job)) continue;
+        const why: AbortReason = input.stopping.aborted
+          ? started.has(job)
+            ? { kind: 'error', message: `interrupted: still running ${cut.passed ? 'when the run stopped waiting' : 'when the run was stopped'}` }
+            : { kind: 'interrupted', message: 'not run: the run was interrupted' }
+          : gaveUp.get(`${job.backend.name}:${job.system.name}`) ?? { kind: 'error', message: `not run: no machine of ${job.backend.name}:${job.system.name} was left to run it` };
+        emit({ type: 'result', outcome: 'task-abort', job, why });
+      }
     }
     if (joined) {
       const left = await store.unclaimed().catch(() => undefined);
       if (left?.length) log(`${left.length} job${left.length === 1 ? '' : 's'} left in the shared run ${input.sharedRun!.label} for other runners.`);
-      await queue?.flush();
-      await store.leave().catch(() => {});
+      await cut.bound(queue?.flush() ?? Promise.resolve());
+      await cut.bound(store.leave().catch(() => {}));
       // Jobs handed back are not this runner's failures, but an interrupted or cut-off runner did not do its share.
       if (store.lost.aborted || input.stopping.aborted) failed = true;
     }
     // Machines still held: kept under -reuse, else discarded (a worker that died must not leak one).
-    for (const link of [...held]) {
+    await cut.bound(Promise.all([...held].map(async (link) => {
       if (options.reuse) emit({ type: 'machine', action: 'keeping', machine: machineName(link.machine), address: link.machine.address, system: `${link.machine.system.backend}:${link.machine.system.name}` });
       else await link.release();
+    })));
+    if (cut.passed && !options.reuse && reuse.size > 0) {
+      log(`Stopped waiting ${Math.round((input.stopGraceMs ?? STOP_GRACE_MS) / 1000)}s after the second interrupt; machines not yet discarded are listed in ${reuse.path}: discard them with: spread -reuse-pid=${options.reusePid || process.pid} -discard`);
     }
-    reuse.close(!options.reuse && reuse.size === 0);
+    cut.dispose();
+    await reuse.close(!options.reuse && reuse.size === 0);
     try {
       history?.save();
     } catch (err) {
@@ -263,4 +313,35 @@ async function pack(input: RunInput, backendNames: string[]): Promise<PackedCont
     input.emit({ type: 'log', level: 'info', message: `Error packing project content for delivery: ${(err as Error).message}` });
     throw new Error('cannot pack project content for delivery');
   }
+}
+
+/**
+ * The bound on a run after a second signal: `bound(p)` waits for p, but no
+ * longer than `graceMs` after `abort` fires; `passed` says the time ran out.
+ */
+function deadlineAfter(abort: AbortSignal, graceMs: number): { bound<T>(p: Promise<T>): Promise<T | undefined>; readonly passed: boolean; dispose(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  let passed = false;
+  let onAbort = (): void => {};
+  const reached = new Promise<undefined>((resolve) => {
+    onAbort = () => {
+      timer = setTimeout(() => {
+        passed = true;
+        resolve(undefined);
+      }, graceMs);
+      timer.unref();
+    };
+    if (abort.aborted) onAbort();
+    else abort.addEventListener('abort', onAbort, { once: true });
+  });
+  return {
+    bound: (p) => (passed ? Promise.resolve(undefined) : Promise.race([p, reached])),
+    get passed() {
+      return passed;
+    },
+    dispose: () => {
+      clearTimeout(timer);
+      abort.removeEventListener('abort', onAbort);
+    },
+  };
 }

@@ -7,12 +7,12 @@
  * out suite, backend and project restore, using the last job's environment.
  */
 import type { Backend } from '../backends/backend.js';
-import type { Outcome } from '../events.js';
+import type { AbortReason, Outcome } from '../events.js';
 import { errorText } from '../events.js';
 import { outputText } from '../output.js';
 import type { Env, Job, Suite, System } from '../project/types.js';
 import { fetchArtifacts } from './artifacts.js';
-import { runLevel } from './level-script.js';
+import { contextOf, runLevel } from './level-script.js';
 import type { LevelCall, LevelResult, WorkerEnv } from './level-script.js';
 import type { Claim } from '../store/store.js';
 import type { JobQueue } from './job-queue.js';
@@ -71,20 +71,44 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<'rep
   const { queue, env: w } = input;
   const restoreOnly = w.options.interaction.kind === 'restore';
   const abendMode = w.options.interaction.kind === 'abend';
-  const result = (outcome: Outcome, job: Job) => w.emit({ type: 'result', outcome, job });
+  const result = (outcome: Outcome, job: Job, why?: AbortReason) => w.emit({ type: 'result', outcome, job, ...(why ? { why } : {}) });
   // The instance variables of multi-machine jobs this machine took part in, for every level's scripts (the job's env may use them).
   const instanceVars = new Map<Job, Env>();
   const runFull = async (call: LevelCall): Promise<LevelResult> => {
     const vars = call.instance ? undefined : instanceVars.get(call.job);
     const r = await runLevel(link, w, vars ? { ...call, instance: { vars } } : call);
-    if (!r.ok && abendMode) abend = true;
+    if (!r.ok && !r.interrupted && abendMode) abend = true;
     return r;
   };
-  const run = async (call: LevelCall): Promise<boolean> => (await runFull(call)).ok;
+  let stopWhy: AbortReason | undefined;
+  /**
+   * A project, backend or suite script failed: its category (not for a
+   * script killed by a second signal), and `next` does not run, for that reason.
+   */
+  const levelFailed = (r: LevelResult, call: LevelCall, outcome: Outcome, blame: Job, next: Job): AbortReason => {
+    const what = `${call.verb} ${contextOf(call.job, call.level)}`;
+    const why: AbortReason = r.interrupted
+      ? { kind: 'error', message: `interrupted while ${what}` }
+      : { kind: 'error', message: `not run: ${what} failed on ${link.label}: ${r.reason ?? 'failed'}` };
+    if (!r.interrupted) result(outcome, blame);
+    aborted(next, why);
+    return why;
+  };
+  const run = async (call: LevelCall, outcome: Outcome, next: Job, blame = call.job): Promise<boolean> => {
+    const r = await runFull(call);
+    if (!r.ok) stopWhy = levelFailed(r, call, outcome, blame, next);
+    return r.ok;
+  };
+  /** The restores on the way out: a failure is counted, a skip after a second signal is not. */
+  const unwind = async (call: LevelCall, outcome: Outcome): Promise<void> => {
+    const r = await runFull(call);
+    if (!r.ok && !r.interrupted) result(outcome, call.job);
+  };
 
   let abend = false;
   let badProject = false;
-  const badSuite = new Set<Suite>();
+  /** Suites whose prepare failed on this machine, with the reason their jobs do not run. */
+  const badSuite = new Map<Suite, AbortReason>();
   let insideProject = false;
   let insideBackend = false;
   let insideSuite: Suite | undefined;
@@ -93,7 +117,7 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<'rep
   let idle = false;
   // This worker's part in a multi-machine job: such a job is aborted once, by its group.
   let member: Member | undefined;
-  const aborted = (j: Job) => (member ? member.abandon() : result('task-abort', j));
+  const aborted = (j: Job, why?: AbortReason) => (member ? member.abandon() : result('task-abort', j, why));
 
   for (;;) {
     if (claim) {
@@ -137,14 +161,13 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<'rep
       instanceVars.set(job, member.vars());
     }
 
-    if (badSuite.has(job.suite)) {
-      aborted(job);
+    const bad = badSuite.get(job.suite);
+    if (bad) {
+      aborted(job, bad);
       continue;
     }
     if (insideSuite && insideSuite !== job.suite) {
-      if (!(await run({ job: last!, level: 'suite', verb: 'restoring', script: insideSuite.restore, debug: insideSuite.debug }))) {
-        result('suite-restore-error', last!);
-        aborted(job);
+      if (!(await run({ job: last!, level: 'suite', verb: 'restoring', script: insideSuite.restore, debug: insideSuite.debug }, 'suite-restore-error', job))) {
         badProject = true;
         continue;
       }
@@ -153,26 +176,21 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<'rep
     last = job;
     if (!insideProject) {
       insideProject = true;
-      if (!restoreOnly && !(await run({ job, level: 'project', verb: 'preparing', script: job.project.prepare, debug: job.project.debug }))) {
-        result('project-prepare-error', job);
-        aborted(job);
+      if (!restoreOnly && !(await run({ job, level: 'project', verb: 'preparing', script: job.project.prepare, debug: job.project.debug }, 'project-prepare-error', job))) {
         badProject = true;
         continue;
       }
       insideBackend = true;
-      if (!restoreOnly && !(await run({ job, level: 'backend', verb: 'preparing', script: job.backend.prepare, debug: job.backend.debug }))) {
-        result('backend-prepare-error', job);
-        aborted(job);
+      if (!restoreOnly && !(await run({ job, level: 'backend', verb: 'preparing', script: job.backend.prepare, debug: job.backend.debug }, 'backend-prepare-error', job))) {
         badProject = true;
         continue;
       }
     }
     if (insideSuite !== job.suite) {
       insideSuite = job.suite;
-      if (!restoreOnly && !(await run({ job, level: 'suite', verb: 'preparing', script: job.suite.prepare, debug: job.suite.debug }))) {
-        result('suite-prepare-error', job);
-        aborted(job);
-        badSuite.add(job.suite);
+      if (!restoreOnly && !(await run({ job, level: 'suite', verb: 'preparing', script: job.suite.prepare, debug: job.suite.debug }, 'suite-prepare-error', job))) {
+        badSuite.set(job.suite, stopWhy!);
+        stopWhy = undefined;
         continue;
       }
     }
@@ -189,61 +207,78 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<'rep
         abended: () => abend, abend: () => { abend = true; },
       });
     } else {
-      badProject = await runTask(input, link, job, runFull, () => abend);
+      const task = await runTask(input, link, job, runFull, () => abend);
+      badProject = task !== undefined;
+      stopWhy = task ?? stopWhy;
     }
   }
+  if (abend) stopWhy = { kind: 'abend', message: `not run: -abend stopped the worker on ${link.label} after a failure` };
+  // The reason the system's jobs left over did not run, if no other worker runs them.
+  if (stopWhy && (badProject || abend)) input.shared.gaveUp.set(`${input.system.backend}:${input.system.name}`, stopWhy);
 
   // A lost machine cannot be restored: it is discarded as it is.
   if (link.isLost) return queue.stopping.aborted ? 'stop' : 'replace';
   if (!abend && insideSuite && last) {
-    if (!(await run({ job: last, level: 'suite', verb: 'restoring', script: insideSuite.restore, debug: insideSuite.debug }))) result('suite-restore-error', last);
+    await unwind({ job: last, level: 'suite', verb: 'restoring', script: insideSuite.restore, debug: insideSuite.debug }, 'suite-restore-error');
   }
   if (!abend && insideBackend && last) {
-    if (!(await run({ job: last, level: 'backend', verb: 'restoring', script: last.backend.restore, debug: last.backend.debug }))) result('backend-restore-error', last);
+    await unwind({ job: last, level: 'backend', verb: 'restoring', script: last.backend.restore, debug: last.backend.debug }, 'backend-restore-error');
   }
   if (!abend && insideProject && last) {
-    if (!(await run({ job: last, level: 'project', verb: 'restoring', script: last.project.restore, debug: last.project.debug }))) result('project-restore-error', last);
+    await unwind({ job: last, level: 'project', verb: 'restoring', script: last.project.restore, debug: last.project.debug }, 'project-restore-error');
   }
   if (link.isLost && !queue.stopping.aborted) return 'replace';
   return idle ? 'idle' : 'stop';
 }
 
 /**
- * The task and its repeats; true when its restore failed (the machine is
- * then not trusted). Repeats stop at the first failure, or with
- * -repeat-until at the first failure whose output matches (unrelated
- * failures are counted and the repeats go on), and at Ctrl-C.
+ * The task and its repeats; a reason when its restore failed (the machine is
+ * then not trusted) or a second signal killed it. Repeats stop at the first
+ * failure, or with -repeat-until at the first failure whose output matches
+ * (unrelated failures are counted and the repeats go on), and at Ctrl-C.
+ * A repeat counts as done once its restore passed too, so the summary never
+ * calls successful a task whose restore failed.
  */
-async function runTask(input: WorkerInput, link: MachineLink, job: Job, run: (c: LevelCall) => Promise<LevelResult>, abended: () => boolean): Promise<boolean> {
+async function runTask(input: WorkerInput, link: MachineLink, job: Job, run: (c: LevelCall) => Promise<LevelResult>, abended: () => boolean): Promise<AbortReason | undefined> {
   const w = input.env;
   const restoreOnly = w.options.interaction.kind === 'restore';
   const until = w.options.repeatUntil;
   const started = Date.now();
   w.emit({ type: 'job-start', job, machine: link.label });
   let debug = taskDebug(job);
-  let outcome: 'task-done' | 'task-error' | 'task-prepare-error' | 'task-abort' = restoreOnly ? 'task-abort' : 'task-done';
-  let badProject = false;
+  let outcome: Outcome = restoreOnly ? 'task-abort' : 'task-done';
+  let stop: AbortReason | undefined;
   /** Whether a failure ends the repeats. */
   const stops = (failure: LevelResult): boolean => {
     if (!until || until.test(outputText(failure.output)) || (failure.error && until.test(errorText(failure.error, failure.output)))) return true;
     w.emit({ type: 'log', level: 'info', message: `Failure of ${job.name} does not match -repeat-until, repeating...` });
     return false;
   };
+  /** A second signal killed the task's script: the job is cut, not failed. */
+  const killed = (verb: string): void => {
+    stop = { kind: 'error', message: `interrupted while ${verb} ${job.name}` };
+    w.emit({ type: 'result', outcome: 'task-abort', job, why: stop });
+    outcome = 'task-abort';
+  };
   const limit = restoreOnly ? 0 : until && w.options.repeat === 0 ? Infinity : w.options.repeat;
   for (let left = limit; left >= 0; left--) {
+    let passed = false;
     if (restoreOnly) {
       left = -1;
     } else {
       const prepared = await run({ job, level: 'task', verb: 'preparing', script: taskPrepare(job), debug });
-      if (!prepared.ok) {
+      if (prepared.interrupted) {
+        killed('preparing');
+      } else if (!prepared.ok) {
         w.emit({ type: 'result', outcome: 'task-prepare-error', job });
-        w.emit({ type: 'result', outcome: 'task-abort', job });
         outcome = 'task-prepare-error';
         if (stops(prepared)) [debug, left] = ['', -1];
       } else {
         const executed = await run({ job, level: 'task', verb: 'executing', script: job.task.execute, debug });
-        if (executed.ok) {
-          w.emit({ type: 'result', outcome: 'task-done', job });
+        if (executed.interrupted) {
+          killed('executing');
+        } else if (executed.ok) {
+          passed = true;
         } else {
           w.emit({ type: 'result', outcome: 'task-error', job });
           outcome = 'task-error';
@@ -253,12 +288,16 @@ async function runTask(input: WorkerInput, link: MachineLink, job: Job, run: (c:
     }
     if (input.queue.stopping.aborted || link.isLost || abended()) left = -1;
     if (!abended() && !restoreOnly && left <= 0 && !link.isLost) await fetchArtifacts(link, w, job);
-    if (!abended() && !link.isLost && !(await run({ job, level: 'task', verb: 'restoring', script: taskRestore(job), debug })).ok) {
+    const restored = !abended() && !link.isLost ? await run({ job, level: 'task', verb: 'restoring', script: taskRestore(job), debug }) : undefined;
+    if (restored && !restored.ok && !restored.interrupted) {
       w.emit({ type: 'result', outcome: 'task-restore-error', job });
-      badProject = true;
+      if (passed) outcome = 'task-restore-error';
+      stop = { kind: 'error', message: `not run: restoring ${job.name} failed on ${link.label}: ${restored.reason ?? 'failed'}` };
       left = -1;
+    } else if (passed) {
+      w.emit({ type: 'result', outcome: 'task-done', job });
     }
   }
   w.emit({ type: 'job-end', job, machine: link.label, outcome, durationMs: Date.now() - started });
-  return badProject;
+  return stop;
 }

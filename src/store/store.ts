@@ -10,7 +10,7 @@
  * The store never sees events or reporters: the runner turns events into
  * plain StoredEntry records, and `-summary` turns them back into events.
  */
-import type { Outcome, ScriptError, Verb } from '../events.js';
+import type { AbortReason, Outcome, ScriptError, Verb } from '../events.js';
 import type { Job, Level } from '../project/types.js';
 
 /** The counter of workers inside a suite is kept per backend, system and suite. */
@@ -46,8 +46,10 @@ export type StoredEntry =
     /** The bounded output (output.ts) with head and tail in base64, so any bytes survive JSON. */
     readonly output: { readonly head: string; readonly elided: number; readonly tail: string };
     readonly error?: ScriptError;
+    /** The failure in one line; `ok` for a task script that passed (kept for its output). */
+    readonly reason?: string; readonly ok?: boolean;
   }
-  | { readonly kind: 'result'; readonly job: number; readonly at: number; readonly outcome: Outcome }
+  | { readonly kind: 'result'; readonly job: number; readonly at: number; readonly outcome: Outcome; readonly why?: AbortReason }
   | { readonly kind: 'end'; readonly job: number; readonly at: number; readonly machine: string; readonly outcome: Outcome; readonly durationMs: number }
   /** The job went back to the queue because `runner` was lost while it ran it. */
   | { readonly kind: 'retry'; readonly job: number; readonly at: number; readonly runner: string }

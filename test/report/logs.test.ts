@@ -71,7 +71,7 @@ test('-logs: a file per job and per level with the full bytes and timings; conso
     assert.equal(byName.get('local:a-1:good/pass')!.log, 'out/logs/local__a-1__good/pass.log');
     assert.match(byName.get('local:a-1:good/fail:two')!.failure!.output, /caf\\xe9 \\xff\\xfe ok ✓/, 'reports carry bytes that are not UTF-8 as \\xNN');
     const xml = readFileSync(join(dir, 'out.xml'), 'utf8');
-    assert.match(xml, new RegExp(`<system-out>\\[\\[ATTACHMENT\\|${dir}/out/logs/local__a-1__good/pass\\.log\\]\\]</system-out>`));
+    assert.match(xml, new RegExp(`\\[\\[ATTACHMENT\\|${dir}/out/logs/local__a-1__good/pass\\.log\\]\\]\\n\\]\\]></system-out>`), 'JUnit links the log');
     assert.match(xml, /caf\\xe9 \\xff\\xfe ok ✓/);
 
     assert.deepEqual(files(join(dir, 'arts')), ['local__a-1__good/pass/out.txt'], '-artifacts-safe-names');

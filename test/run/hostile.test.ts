@@ -78,7 +78,7 @@ test('output bytes >= 0x80 reach the console and -logs as printed; errors name /
   assert.match(out, /^Executing adhoc:debian-12:tests\/bytes \(adhoc:debian-12\) \(\d\/2\)\.\.\.$/m, 'named by system, as the original');
   assert.match(out, /^Error executing adhoc:debian-12:tests\/nocmd \(adhoc:debian-12\) : \n-----\n\+ true\n\+ no-such-command-here\n\/bin\/bash: line \d+: no-such-command-here: command not found\n-----$/m);
   assert.match(out, /Successful tasks: 0\nAborted tasks: 0\nFailed tasks: 2\n    - adhoc:debian-12:tests\/bytes\n    - adhoc:debian-12:tests\/nocmd\n/);
-  assert.deepEqual(report.totals, { jobs: 2, passed: 0, failed: 2, aborted: 0 });
+  assert.deepEqual(report.totals, { jobs: 2, passed: 0, failed: 2, error: 0, skipped: 0 });
   const failure = report.jobs.find((j) => j.name.endsWith('bytes'))!.failure!;
   assert.match(failure.output, /\ncaf\\xe9 \\xff\\xfe ok ✓\n/, 'JSON: bytes that are not UTF-8 as \\xNN');
 });
@@ -162,7 +162,7 @@ test('a full, then a read-only /tmp: every script runs, every restore runs and i
   const check = async ({ r, out, report }: Awaited<ReturnType<typeof run>>) => {
     assert.equal(r.code, 0, out);
     assert.match(out, /Successful tasks: 2\nAborted tasks: 0\n$/);
-    assert.deepEqual(report.totals, { jobs: 2, passed: 2, failed: 0, aborted: 0 });
+    assert.deepEqual(report.totals, { jobs: 2, passed: 2, failed: 0, error: 0, skipped: 0 });
     const order = (await scratch.run('cat /home/marks/order')).trim().split('\n');
     assert.deepEqual(order.filter((l) => /restore/.test(l)).sort(), ['one-restore', 'project-restore', 'suite-restore', 'two-restore']);
   };
@@ -187,7 +187,7 @@ test('tasks that kill their parents or the agent fail alone: the others pass, ev
   assert.match(out, /Error executing adhoc:debian-12:tests\/parents \(adhoc:debian-12\) : remote agent killed while running the script/);
   assert.match(out, /Error executing adhoc:debian-12:tests\/agent \(adhoc:debian-12\) : remote agent killed while running the script/);
   assert.match(out, /Successful tasks: 4\nAborted tasks: 0\nFailed tasks: 2\n    - adhoc:debian-12:tests\/agent\n    - adhoc:debian-12:tests\/parents\n/);
-  assert.deepEqual(report.totals, { jobs: 6, passed: 4, failed: 2, aborted: 0 });
+  assert.deepEqual(report.totals, { jobs: 6, passed: 4, failed: 2, error: 0, skipped: 0 });
   assert.deepEqual(statuses(report), { 'tests/agent': 'failed', 'tests/ok1': 'passed', 'tests/ok2': 'passed', 'tests/ok3': 'passed', 'tests/ok4': 'passed', 'tests/parents': 'failed' });
   assert.deepEqual((await main.run('sort /home/marks/restored')).trim().split('\n'), ['tests/agent', 'tests/ok1', 'tests/ok2', 'tests/ok3', 'tests/ok4', 'tests/parents']);
   for (let i = 1; i <= 4; i++) assert.match(log(`adhoc:debian-12:tests/ok${i}`).toString(), new RegExp(`\\nok ${i}\\n`));
@@ -200,7 +200,7 @@ test('a process left reading its parents\' stdin steals nothing: the next task g
       'tests/b-victim/task.yaml': 'summary: victim\npriority: 1\nenvironment:\n    VICTIM_SECRET: hunter2\nexecute: echo "secret=$VICTIM_SECRET"\n',
     });
     assert.match(out, /Successful tasks: 2\nAborted tasks: 0\n$/);
-    assert.deepEqual(report.totals, { jobs: 2, passed: 2, failed: 0, aborted: 0 });
+    assert.deepEqual(report.totals, { jobs: 2, passed: 2, failed: 0, error: 0, skipped: 0 });
     assert.match(log('adhoc:debian-12:tests/b-victim').toString(), /\nsecret=hunter2\n/);
     assert.equal(await main.run('cat /home/marks/stolen.*'), '', 'nothing was read from any stdin');
   } finally {
@@ -213,5 +213,5 @@ test('a project file whose name is not UTF-8 reaches the machine with its exact 
     'tests/names/task.yaml': "summary: names\nexecute: |\n    test \"$(cat \"$(printf 'caf\\351.txt')\")\" = latin-1\n    ls | od -An -c | tr -s ' '\n",
   }, [], (dir) => writeFileSync(Buffer.concat([Buffer.from(`${dir}/tests/names/`), Buffer.from('caf\xe9.txt', 'latin1')]), 'latin-1'));
   assert.equal(r.code, 0, out);
-  assert.deepEqual(report.totals, { jobs: 1, passed: 1, failed: 0, aborted: 0 });
+  assert.deepEqual(report.totals, { jobs: 1, passed: 1, failed: 0, error: 0, skipped: 0 });
 });
