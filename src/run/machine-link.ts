@@ -107,10 +107,13 @@ export class MachineLink {
     if (!this.machine.canReboot) throw new Error(`cannot reboot ${this.name}: ${this.machine.system.backend} machines cannot be rebooted`);
     const before = await this.bootId();
     const old = this.session;
-    old.exec({ script: 'reboot' }).catch(() => {});
     const started = Date.now();
     let nextWarn = started + warnMs;
-    await sleep(200);
+    // Close the old session only once `reboot` has run (it returns, or the machine drops the link),
+    // not after a fixed pause: on a busy machine the command may not have started yet.
+    const cap = new AbortController();
+    await Promise.race([old.exec({ script: 'reboot' }).catch(() => {}), sleep(Math.min(killMs, 60_000), cap.signal)]);
+    cap.abort();
     await old.close().catch(() => {});
     for (;;) {
       let live = false;
