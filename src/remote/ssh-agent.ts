@@ -8,9 +8,12 @@
  * It must be as robust as the original's fresh `/bin/bash` per script:
  *
  * - Request: a line with the script's byte length, then the bytes, read
- *   whole into memory (`head -c N`, which never reads past N) before anything
- *   runs: a script that stops early cannot leave bytes behind, and no file
- *   is written, so a full or read-only /tmp changes nothing.
+ *   whole into memory (bash's `read -N`, no fork; the agent runs in the C
+ *   locale so N counts bytes, and each script gets the caller's LC_ALL back)
+ *   before anything runs: a script that stops early cannot leave bytes
+ *   behind, and no file is written, so a full or read-only /tmp changes
+ *   nothing. `read` drops NUL bytes, so the client sends none (bash ignores
+ *   them in a script anyway).
  * - Each script runs as `/bin/bash -s` reading the script from a pipe of its
  *   own, as the original's `/bin/bash -` did (errors read `/bin/bash: line
  *   N: ...`), in a process group of its own (`set -m`; setsid is util-linux,
@@ -65,6 +68,7 @@ spread_sweep() {
 }
 spread_wait() {
   local st w=$BASHPID
+  if [[ $spread_lc == set:* ]]; then export LC_ALL="\${spread_lc#set:}"; else unset LC_ALL; fi
   exec 5>&1
   exec 1> >(exec -a ${NAME} cat >&4 4>&-) 4>&-
   set -m
@@ -76,11 +80,13 @@ spread_wait() {
 }
 spread_agent() {
   local t=${token} len s n=0 st
+  spread_lc=\${LC_ALL+set:$LC_ALL}
+  export LC_ALL=C
   spread_sweep < /dev/null > /dev/null 2>&1 &
   exec 4>&1
   printf '%s R %s\\n' "$t" "$$"
   while read -r len; do
-    s=$(head -c "$len") || break
+    IFS= read -r -N "$len" s || break
     n=$((n + 1))
     st=lost
     while read -r len; do st=$len; done < <(set -m; spread_wait < /dev/null 2> /dev/null &)
@@ -265,7 +271,7 @@ export class Agent {
       this.running = running;
       if (opts.signal?.aborted) onAbort();
       else opts.signal?.addEventListener('abort', onAbort, { once: true });
-      const body = Buffer.from(script, 'utf8');
+      const body = Buffer.from(script.includes('\0') ? script.replaceAll('\0', '') : script, 'utf8');
       this.channel.write(Buffer.concat([Buffer.from(`${body.length}\n`), body]));
     });
   }

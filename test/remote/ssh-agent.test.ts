@@ -43,6 +43,15 @@ describe('remote agent under hostile scripts', { skip: sshdSkip() }, () => {
     await closeClean(s);
   });
 
+  test('scripts are read by their byte count whatever they hold (multibyte text, NUL); the locale is the caller\'s', async () => {
+    const s = await dial();
+    const r = await s.exec({ script: `printf '%s\\n' 'café ✓ ${'é'.repeat(5000)}' | head -c 12; echo\necho "[\${LC_ALL-unset}]"` });
+    assert.equal(text(r.output), 'café ✓ é\n[unset]\n');
+    assert.equal(text((await s.exec({ script: 'echo "a\0b"' })).output), 'ab\n', 'a NUL is dropped, as bash drops it');
+    assert.equal(text((await s.exec({ script: 'echo next' })).output), 'next\n', 'and the agent is still in step');
+    await closeClean(s);
+  });
+
   test('a script that kills its parents fails alone; the agent lives on', async () => {
     const s = await dial();
     await s.exec({ script: 'true' });
