@@ -110,13 +110,16 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
     emit({ type: 'run-start', jobs: input.jobs, workers: total, seed });
 
     const queue = { pending, suiteWorkers: new Map<string, number>(), stopping: input.stopping };
-    // Plain runs feed the history: a run with shells or repeats says little about a job's usual time.
-    const recording = options.history && !options.discard && options.interaction.kind === 'none' && options.repeat === 0 && !options.repeatUntil;
+    // Plain runs feed the job times (a run with shells or repeats says little about a job's usual time);
+    // outcomes come from every run nobody steers by hand.
+    const timing = options.interaction.kind === 'none' && options.repeat === 0 && !options.repeatUntil;
+    const steered = options.interaction.kind !== 'none' && options.interaction.kind !== 'abend';
     const record: Emit = (e) => {
-      if (e.type === 'job-end' && e.outcome === 'task-done') history?.record(e.job, e.durationMs);
+      if (timing && e.type === 'job-end' && e.outcome === 'task-done') history?.record(e.job, e.durationMs);
+      if (!steered && e.type === 'result' && e.outcome in PASSED) history?.recordOutcome(e.job, PASSED[e.outcome]!);
       emit(e);
     };
-    const env = { emit: recording ? record : emit, options, evaluated, sequence: new Sequence(input.jobs.length), abort: input.abort, ...(input.openShell ? { openShell: input.openShell } : {}) };
+    const env = { emit: history ? record : emit, options, evaluated, sequence: new Sequence(input.jobs.length), abort: input.abort, ...(input.openShell ? { openShell: input.openShell } : {}) };
     const running: Promise<void>[] = [];
     for (const [system, n] of workers) {
       for (let i = 0; i < n; i++) {
@@ -149,6 +152,9 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
   }
   return { failed };
 }
+
+/** The outcomes that say whether a job's own scripts passed. */
+const PASSED: Partial<Record<string, boolean>> = { 'task-done': true, 'task-error': false, 'task-prepare-error': false, 'task-restore-error': false };
 
 /** Workers per system: `workers:`, but never more than the jobs it has (spec §5.1). */
 function workerCounts(project: Project, jobs: readonly Job[]): Map<System, number> {
