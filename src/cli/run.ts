@@ -12,6 +12,7 @@ import type { Filter } from '../project/filter.js';
 import { selectJobs } from '../project/select.js';
 import type { Project } from '../project/types.js';
 import { consoleReporter } from '../report/console.js';
+import { huntReporter } from '../report/hunt.js';
 import { isSuccessful, summarize } from '../report/summary.js';
 import type { RunOptions } from '../run/options.js';
 import { runJobs } from '../run/runner.js';
@@ -41,6 +42,7 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
   const quiet = options.discard || options.gc;
   const emit = fanOut([
     consoleReporter({ write: input.write, verbosity: options.verbosity, summary: !quiet }),
+    ...(options.repeatUntil ? [huntReporter(input.write)] : []),
     { result: (e) => void events.push(e), artifacts: (e) => void events.push(e) },
     ...(input.reporters ?? []),
   ]);

@@ -52,6 +52,10 @@ export function recordRun(onEnd: (record: RunRecord) => void, now: () => number 
       const r = resultOf(e.job);
       r.failure ??= { level: e.level, verb: e.verb, context: e.context, error: e.error ?? '', output: e.output };
     },
+    // A flake hunt's reports show the failure that matched, not the first one.
+    'hunt-failure': (e) => {
+      if (e.matched) resultOf(e.job).failure = { level: e.level, verb: e.verb, context: e.context, error: e.error, output: e.output };
+    },
     result: (e) => void resultOf(e.job).outcomes.push(e.outcome),
     'job-end': (e) => {
       const r = resultOf(e.job);

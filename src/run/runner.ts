@@ -4,7 +4,9 @@
  * each walking the shared queue in its own seeded order, then the jobs left
  * over counted as aborted and every machine discarded or kept.
  */
-import { join } from 'node:path';
+import { mkdtempSync, rmdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import type { Backend, BackendContext } from '../backends/backend.js';
 import { machineName } from '../backends/backend.js';
 import { createBackend } from '../backends/registry.js';
@@ -20,6 +22,7 @@ import { Sequence } from './level-script.js';
 import type { Content, LinkShared, MachineLink } from './machine-link.js';
 import type { RunOptions } from './options.js';
 import { History, HISTORY_FILE, orderByHistory } from './history.js';
+import { Hunt } from './hunt.js';
 import { permutation } from './pick-job.js';
 import { ReuseFile } from './reuse-file.js';
 import { resolveTimeouts } from './timeouts.js';
@@ -85,6 +88,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
   let content: PackedContent | undefined;
   const held = new Set<MachineLink>();
   const pending: (Job | undefined)[] = [...input.jobs];
+  let hunt: ReturnType<typeof startHunt> | undefined;
   try {
     if (!options.discard) {
       content = await pack(input, [...backends.keys()]);
@@ -97,7 +101,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
       ...(input.timing ? { timing: input.timing } : {}),
     };
 
-    const workers = workerCounts(project, input.jobs);
+    const workers = workerCounts(project, input.jobs, options.repeatUntil !== undefined);
     const total = [...workers.values()].reduce((a, b) => a + b, 0);
     let seed = options.seed;
     if (!options.discard && seed === 0 && input.jobs.length > total) {
@@ -109,7 +113,8 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
     }
     emit({ type: 'run-start', jobs: input.jobs, workers: total, seed });
 
-    const queue = { pending, suiteWorkers: new Map<string, number>(), stopping: input.stopping };
+    hunt = options.repeatUntil ? startHunt(input, pending, reuse.path) : undefined;
+    const queue = { pending, suiteWorkers: new Map<string, number>(), stopping: input.stopping, ...(hunt ? { hunt: hunt.hunt } : {}) };
     // Plain runs feed the job times (a run with shells or repeats says little about a job's usual time);
     // outcomes come from every run nobody steers by hand.
     const timing = options.interaction.kind === 'none' && options.repeat === 0 && !options.repeatUntil;
@@ -138,7 +143,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
     }
     // Machines still held: kept under -reuse, else discarded (a worker that died must not leak one).
     for (const link of [...held]) {
-      if (options.reuse) emit({ type: 'machine', action: 'keeping', machine: machineName(link.machine), address: link.machine.address, system: `${link.machine.system.backend}:${link.machine.system.name}` });
+      if (options.reuse || link.isKept) emit({ type: 'machine', action: 'keeping', machine: machineName(link.machine), address: link.machine.address, system: `${link.machine.system.backend}:${link.machine.system.name}` });
       else await link.release();
     }
     reuse.close(!options.reuse && reuse.size === 0);
@@ -148,6 +153,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
       log(`Cannot save job times to ${HISTORY_FILE}: ${(err as Error).message}`);
     }
     await content?.dispose();
+    hunt?.finish();
     emit({ type: 'run-end', interrupted: input.stopping.aborted });
   }
   return { failed };
@@ -156,15 +162,15 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
 /** The outcomes that say whether a job's own scripts passed. */
 const PASSED: Partial<Record<string, boolean>> = { 'task-done': true, 'task-error': false, 'task-prepare-error': false, 'task-restore-error': false };
 
-/** Workers per system: `workers:`, but never more than the jobs it has (spec §5.1). */
-function workerCounts(project: Project, jobs: readonly Job[]): Map<System, number> {
+/** Workers per system: `workers:`, but never more than the jobs it has (spec §5.1), except in a flake hunt. */
+function workerCounts(project: Project, jobs: readonly Job[], hunting: boolean): Map<System, number> {
   const jobsOf = new Map<System, number>();
   for (const job of jobs) jobsOf.set(job.system, (jobsOf.get(job.system) ?? 0) + 1);
   const counts = new Map<System, number>();
   // Declaration order, so workers start backend by backend as in the original.
   for (const system of project.backends.flatMap((b) => b.systems)) {
     const n = jobsOf.get(system) ?? 0;
-    if (n > 0) counts.set(system, Math.min(system.workers, n));
+    if (n > 0) counts.set(system, hunting ? system.workers : Math.min(system.workers, n));
   }
   return counts;
 }
@@ -191,4 +197,34 @@ async function pack(input: RunInput, backendNames: string[]): Promise<PackedCont
     input.emit({ type: 'log', level: 'info', message: `Error packing project content for delivery: ${(err as Error).message}` });
     throw new Error('cannot pack project content for delivery');
   }
+}
+
+/**
+ * A flake hunt over the selected jobs; failures go under -artifacts, or a
+ * fresh temporary directory (removed at the end if nothing was saved).
+ */
+function startHunt(input: RunInput, pending: (Job | undefined)[], reuseFile: string): { hunt: Hunt; finish: () => void } {
+  const { options, emit, project } = input;
+  const dir = options.artifacts ? resolve(options.artifacts) : mkdtempSync(join(tmpdir(), 'spread-hunt-'));
+  const shell = reusePath(project, { ...options, reuse: true, reusePid: 0 });
+  const hunt = new Hunt({
+    until: options.repeatUntil!, jobs: input.jobs, pending, dir, emit,
+    runsPerJob: options.repeat > 0 ? options.repeat + 1 : Infinity,
+    ...(reuseFile !== shell ? { keepIn: shell } : {}),
+  });
+  const machines = [...workerCounts(project, input.jobs, true).values()].reduce((a, b) => a + b, 0);
+  emit({ type: 'log', level: 'info', message: `Hunting for a failure matching ${options.repeatUntil} with ${input.jobs.length} job${input.jobs.length === 1 ? '' : 's'} on ${machines} machine${machines === 1 ? '' : 's'}; failures are saved under ${dir}` });
+  return {
+    hunt,
+    finish: () => {
+      hunt.end();
+      if (!options.artifacts) {
+        try {
+          rmdirSync(dir); // Only when empty: nothing was saved.
+        } catch {
+          // Failures were saved there.
+        }
+      }
+    },
+  };
 }

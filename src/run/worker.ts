@@ -14,6 +14,7 @@ import { runLevel } from './level-script.js';
 import type { LevelCall, LevelResult, WorkerEnv } from './level-script.js';
 import type { LinkShared, MachineLink } from './machine-link.js';
 import { obtainMachine } from './machine-link.js';
+import type { Hunt } from './hunt.js';
 import { pickJob, suiteKey } from './pick-job.js';
 
 /** The state every worker of a run shares. */
@@ -22,6 +23,8 @@ export interface Queue {
   readonly suiteWorkers: Map<string, number>;
   /** Set on the first Ctrl-C: take no new job. */
   readonly stopping: AbortSignal;
+  /** With -repeat-until, workers take their runs from the hunt instead of `pending`. */
+  readonly hunt?: Hunt;
 }
 
 export interface WorkerInput {
@@ -55,7 +58,8 @@ export async function runWorker(input: WorkerInput): Promise<void> {
 }
 
 const hasWork = (input: WorkerInput): boolean =>
-  input.queue.pending.some((j) => j !== undefined && j.backend.name === input.system.backend && j.system.name === input.system.name);
+  input.queue.hunt ? input.queue.hunt.hasWork(input.system)
+    : input.queue.pending.some((j) => j !== undefined && j.backend.name === input.system.backend && j.system.name === input.system.name);
 
 /** Runs jobs on one machine; true when the machine was lost and the worker should get another. */
 async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<boolean> {
@@ -85,13 +89,10 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<bool
       queue.suiteWorkers.set(suiteKey(job), (queue.suiteWorkers.get(suiteKey(job)) ?? 1) - 1);
     }
     if (badProject || abend || link.isLost || queue.stopping.aborted) break;
-    const i = pickJob(queue.pending, { backend: input.system.backend, system: input.system.name, suite: insideSuite, last, order: input.order }, queue.suiteWorkers);
-    if (i === undefined) {
-      job = undefined;
-      break;
-    }
-    job = queue.pending[i]!;
-    queue.pending[i] = undefined;
+    const i = queue.hunt ? undefined : pickJob(queue.pending, { backend: input.system.backend, system: input.system.name, suite: insideSuite, last, order: input.order }, queue.suiteWorkers);
+    job = queue.hunt ? queue.hunt.next(input.system, input.index) : i === undefined ? undefined : queue.pending[i];
+    if (!job) break;
+    if (i !== undefined) queue.pending[i] = undefined;
     queue.suiteWorkers.set(suiteKey(job), (queue.suiteWorkers.get(suiteKey(job)) ?? 0) + 1);
 
     if (badSuite.has(job.suite)) {
@@ -130,10 +131,13 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<bool
         result('suite-prepare-error', job);
         result('task-abort', job);
         badSuite.add(job.suite);
+        // A hunt would hand this worker the same jobs again and again.
+        if (queue.hunt) badProject = true;
         continue;
       }
     }
-    badProject = await runTask(input, link, job, runFull, () => abend);
+    // A flake hunt's match leaves the machine as it is: nothing more runs or is restored there.
+    badProject = await runTask(input, link, job, runFull, () => abend, () => void (abend = true));
   }
 
   // A lost machine cannot be restored: it is discarded as it is.
@@ -152,26 +156,22 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<bool
 
 /**
  * The task and its repeats; true when its restore failed (the machine is
- * then not trusted). Repeats stop at the first failure, or with
- * -repeat-until at the first failure whose output matches (unrelated
- * failures are counted and the repeats go on), and at Ctrl-C.
+ * then not trusted). Repeats stop at the first failure, and at Ctrl-C. In a
+ * flake hunt (-repeat-until) this is one run, and a failure that matches
+ * calls `hold`: the machine is left as it is.
  */
-async function runTask(input: WorkerInput, link: MachineLink, job: Job, run: (c: LevelCall) => Promise<LevelResult>, abended: () => boolean): Promise<boolean> {
+async function runTask(input: WorkerInput, link: MachineLink, job: Job, run: (c: LevelCall) => Promise<LevelResult>, abended: () => boolean, hold: () => void): Promise<boolean> {
   const w = input.env;
+  const hunt = input.queue.hunt;
   const restoreOnly = w.options.interaction.kind === 'restore';
-  const until = w.options.repeatUntil;
   const started = Date.now();
   w.emit({ type: 'job-start', job, machine: link.label });
   let debug = taskDebug(job);
   let outcome: 'task-done' | 'task-error' | 'task-prepare-error' | 'task-abort' = restoreOnly ? 'task-abort' : 'task-done';
   let badProject = false;
-  /** Whether a failure ends the repeats. */
-  const stops = (failure: LevelResult): boolean => {
-    if (!until || until.test(failure.output) || until.test(failure.error ?? '')) return true;
-    w.emit({ type: 'log', level: 'info', message: `Failure of ${job.name} does not match -repeat-until, repeating...` });
-    return false;
-  };
-  const limit = restoreOnly ? 0 : until && w.options.repeat === 0 ? Infinity : w.options.repeat;
+  let matched = false;
+  const ref = (verb: 'preparing' | 'executing') => ({ machine: link.label, job, level: 'task' as const, verb, context: job.name });
+  const limit = restoreOnly || hunt ? 0 : w.options.repeat;
   for (let left = limit; left >= 0; left--) {
     if (restoreOnly) {
       left = -1;
@@ -181,7 +181,8 @@ async function runTask(input: WorkerInput, link: MachineLink, job: Job, run: (c:
         w.emit({ type: 'result', outcome: 'task-prepare-error', job });
         w.emit({ type: 'result', outcome: 'task-abort', job });
         outcome = 'task-prepare-error';
-        if (stops(prepared)) [debug, left] = ['', -1];
+        [debug, left] = ['', -1];
+        matched = (await hunt?.ended(link, { ref: ref('preparing'), failure: prepared })) === true;
       } else {
         const executed = await run({ job, level: 'task', verb: 'executing', script: job.task.execute, debug });
         if (executed.ok) {
@@ -189,12 +190,14 @@ async function runTask(input: WorkerInput, link: MachineLink, job: Job, run: (c:
         } else {
           w.emit({ type: 'result', outcome: 'task-error', job });
           outcome = 'task-error';
-          if (stops(executed)) [debug, left] = ['', -1];
+          [debug, left] = ['', -1];
         }
+        matched = (await hunt?.ended(link, { ref: ref('executing'), failure: executed })) === true;
       }
     }
     if (input.queue.stopping.aborted || link.isLost || abended()) left = -1;
     if (!abended() && !restoreOnly && left <= 0 && !link.isLost) await fetchArtifacts(link, w, job);
+    if (matched) hold();
     if (!abended() && !link.isLost && !(await run({ job, level: 'task', verb: 'restoring', script: taskRestore(job), debug })).ok) {
       w.emit({ type: 'result', outcome: 'task-restore-error', job });
       badProject = true;
