@@ -9,6 +9,8 @@ import type { Reporter } from '../events.js';
 import { parseTimeout, TIMEOUT_HINT } from '../project/duration.js';
 import { jsonReporter } from '../report/json.js';
 import { junitReporter } from '../report/junit.js';
+import { ciMarkers } from '../report/ci-markers.js';
+import type { LogMarkers } from '../report/ci-markers.js';
 import { ConfigError, formatWarning } from '../project/errors.js';
 import { parseFilter } from '../project/filter.js';
 import { findProjectFile, loadProject } from '../project/load.js';
@@ -62,6 +64,7 @@ async function main(argv: readonly string[]): Promise<number> {
   try {
     code = await runCommand({
     project, filter, options, host: (cmd) => host.run(cmd), write: gate.write, reporters,
+    ...withMarkers(ciMarkers(process.env)),
     ...(dialTimeoutMs !== undefined ? { dialTimeoutMs } : {}),
     ...(interactive.length > 0 ? { openShell: interactiveShell(gate, process.stdin, process.stdout) } : {}),
     });
@@ -71,6 +74,8 @@ async function main(argv: readonly string[]): Promise<number> {
   if (code !== 0) process.stderr.write('error: unsuccessful run\n');
   return code;
 }
+
+const withMarkers = (markers: LogMarkers | undefined) => (markers ? { markers } : {});
 
 /** A live status line on an interactive terminal, unless CI or SPREAD_NO_PROGRESS says otherwise. */
 const wantsStatusLine = (): boolean =>
