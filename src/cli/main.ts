@@ -4,11 +4,15 @@
  * -list or the runner, and turn errors into one line and an exit status
  * (1 for errors and unsuccessful runs, 2 for bad flags, as the original).
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Reporter } from '../events.js';
 import { parseTimeout, TIMEOUT_HINT } from '../project/duration.js';
 import { jsonReporter } from '../report/json.js';
 import { junitReporter } from '../report/junit.js';
+import { htmlReporter } from '../report/html/reporter.js';
+import { History, HISTORY_FILE } from '../run/history.js';
+import type { JobHistory } from '../run/history.js';
 import { ciMarkers } from '../report/ci-markers.js';
 import type { LogMarkers } from '../report/ci-markers.js';
 import { ConfigError, formatWarning } from '../project/errors.js';
@@ -59,7 +63,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const gate = status
     ? new TerminalGate(status.write, { hold: () => status.pause(), release: () => status.resume() })
     : new TerminalGate((text) => process.stdout.write(text));
-  const reporters = [...fileReporters(parsed.values), ...(status ? [progressReporter(status.update)] : [])];
+  const reporters = [...fileReporters(parsed.values), ...htmlReporters(parsed.values, project.dir, options.history), ...(status ? [progressReporter(status.update)] : [])];
   let code: number;
   try {
     code = await runCommand({
@@ -90,6 +94,23 @@ function fileReporters(values: Record<string, unknown>): Reporter[] {
   if (typeof json === 'string' && json !== '') reporters.push(jsonReporter((text) => writeFileSync(json, text)));
   return reporters;
 }
+
+/** -html: the report, with what history knew of each job before this run. */
+function htmlReporters(values: Record<string, unknown>, projectDir: string, history: boolean): Reporter[] {
+  const file = values['html'];
+  if (typeof file !== 'string' || file === '') return [];
+  const past = history ? History.load(join(projectDir, HISTORY_FILE)) : undefined;
+  return [htmlReporter({
+    file,
+    write: (html) => {
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, html);
+    },
+    ...(past ? { past: (name: string) => pastJob(past.past(name)) } : {}),
+  })];
+}
+
+const pastJob = (h: JobHistory | undefined) => (h ? { recent: h.recent, ...(h.ms !== undefined ? { durationMs: h.ms } : {}) } : undefined);
 
 /** A duration from the environment (`30s`, `2m`), or undefined when unset; a bad value is a usage error. */
 function durationFromEnv(name: string): number | undefined {

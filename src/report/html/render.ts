@@ -1,0 +1,71 @@
+/**
+ * The HTML report (`-html=FILE`): one self-contained file, its style, data
+ * and script inline, that fetches nothing, so it opens the same from a CI
+ * artifact store or a local disk.
+ *
+ * The page script is written in TypeScript as small modules under page/,
+ * compiled with the rest. There is no bundler in the build, so this file
+ * joins their compiled JavaScript into one script: in dependency order,
+ * their `import` lines dropped and `export` keywords removed (the modules
+ * import only each other and share one scope; tsc writes each import on a
+ * line of its own). Names must therefore be unique across the page modules;
+ * a clash is a syntax error the browser tests would see.
+ */
+import { readFileSync } from 'node:fs';
+import type { ReportData } from './model.js';
+import { STYLE } from './style.js';
+
+/** The page modules, each after those it imports. */
+const MODULES = ['../model.js', 'format.js', 'data.js', 'timeline.js', 'table.js', 'failures.js', 'main.js'];
+
+let script: string | undefined;
+
+/** The page script: the compiled modules joined into one. */
+export function pageScript(): string {
+  script ??= MODULES.map((name) => {
+    const js = readFileSync(new URL(`./page/${name}`, import.meta.url), 'utf8')
+      .replace(/^\/\/\/ <reference [^\n]*\n/gm, '')
+      .replace(/^import [^\n]*;\n/gm, '')
+      .replace(/^export \{\s*\};?\n?/gm, '')
+      .replace(/^export (?=(?:async function|function|const|let|class) )/gm, '')
+      .replace(/^\/\/# sourceMappingURL=[^\n]*\n?/gm, '');
+    const left = /^(?:import|export)\b.*$/m.exec(js);
+    if (left) throw new Error(`cannot inline report page module ${name}: ${left[0]}`);
+    return `// ${name}\n${js}`;
+  }).join('\n');
+  return script;
+}
+
+const escapeText = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+
+export function renderHtml(data: ReportData): string {
+  // Inside <script>, "</script" or "<!--" would end or confuse the element: JSON can say "<" as \u003c.
+  const json = JSON.stringify(data).replace(/</g, '\\u003c');
+  const js = pageScript().replace(/<\/script/gi, '<\\/script');
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="spread">
+<title>spread: ${escapeText(data.project)} ${escapeText(new Date(data.startedAt).toISOString())}</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<header id="header"></header>
+<main>
+<section><h2>Timeline</h2><div id="timeline"></div><div id="job-detail"></div></section>
+<section><h2>Failures</h2><div id="failures"></div></section>
+<section class="side"><div><h2>Flaky jobs</h2><div id="flaky"></div></div><div><h2>Slowest jobs</h2><div id="slowest"></div></div></section>
+<section><h2>Jobs</h2><div id="jobs"></div></section>
+</main>
+<script type="application/json" id="spread-data">${json}</script>
+<script>
+(() => {
+${js}
+})();
+</script>
+</body>
+</html>
+`;
+}
