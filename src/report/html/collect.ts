@@ -25,7 +25,6 @@ export interface CollectOptions {
   readonly past?: (jobName: string) => PastJob | undefined;
   /** Where artifact directories and saved files are linked from (the report's directory). */
   readonly relative?: (path: string) => string;
-  readonly now?: () => number;
 }
 
 /** Output kept per failure: the head and the tail, the middle elided. */
@@ -47,8 +46,8 @@ type Lane = { name: string; system: string; from: number; to: number };
 
 /** A reporter that gathers the page data; `onEnd` gets it when the run ends. */
 export function collectReport(onEnd: (data: ReportData) => void, o: CollectOptions = {}): Reporter {
-  const now = o.now ?? Date.now;
-  let startedAt = now();
+  // Times count from run-start (nothing this collects comes before it).
+  let startedAt = 0;
   let seed = 0;
   let project = '';
   const strings: string[] = [];
@@ -117,6 +116,7 @@ export function collectReport(onEnd: (data: ReportData) => void, o: CollectOptio
 
   return {
     'run-start': (e) => {
+      startedAt = e.at;
       seed = e.seed;
       project = e.jobs[0]?.project.name ?? '';
       for (const job of e.jobs) {
@@ -152,7 +152,7 @@ export function collectReport(onEnd: (data: ReportData) => void, o: CollectOptio
       if (!e.ok) {
         const i = failures.push({
           job: indexOf(e.job), lane, level: e.level, verb: e.verb, context: e.context, at: rel(e.at),
-          error: e.error ?? '', output: clip(e.output),
+          error: ownError(e.error ?? '', e.output), output: clip(e.output),
         }) - 1;
         if (!jobFailure.has(e.job)) jobFailure.set(e.job, i);
         lastFailure.set(scriptKey(e), i);
@@ -241,6 +241,12 @@ export function collectReport(onEnd: (data: ReportData) => void, o: CollectOptio
     row[J.Artifacts] = jobArtifacts.get(job) ?? -1;
     return row;
   }
+}
+
+/** The error, or '' when it only repeats the output (framed by dashes, as the log shows it): the page shows the output anyway. */
+function ownError(error: string, output: string): string {
+  const text = output.trim();
+  return text !== '' && (error === text || error === `\n-----\n${text}\n-----`) ? '' : error;
 }
 
 function huntData(e: Stamped<EventOf<'hunt-end'>>, indexOf: (job: Job) => number, relative?: (path: string) => string): HuntData {

@@ -81,7 +81,7 @@ export interface FailureData {
   readonly verb: string;
   readonly context: string;
   readonly at: number;
-  /** The error as the log prints it after "Error <verb> <context> (<machine>) : ". */
+  /** The error as the log prints it after "Error <verb> <context> (<machine>) : ", or '' when that is just the output. */
   readonly error: string;
   /** The output, its middle elided past a size. */
   readonly output: string;

@@ -12,6 +12,7 @@
  * a clash is a syntax error the browser tests would see.
  */
 import { readFileSync } from 'node:fs';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import type { ReportData } from './model.js';
 import { STYLE } from './style.js';
 
@@ -38,9 +39,27 @@ export function pageScript(): string {
 
 const escapeText = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
+/** Data past this size is embedded gzipped (then base64): a snapd-sized run's report shrinks about fivefold. */
+export const COMPRESS_ABOVE = 1 << 20;
+
+/** The data element: JSON as is, or gzipped and base64-encoded when large (the page inflates it with DecompressionStream). */
+function dataElement(data: ReportData): string {
+  const json = JSON.stringify(data);
+  if (json.length <= COMPRESS_ABOVE) {
+    // Inside <script>, "</script" or "<!--" would end or confuse the element: JSON can say "<" as \u003c.
+    return `<script type="application/json" id="spread-data">${json.replace(/</g, '\\u003c')}</script>`;
+  }
+  return `<script type="application/octet-stream" id="spread-data" data-encoding="gzip+base64">${gzipSync(json, { level: 6 }).toString('base64')}</script>`;
+}
+
+/** The data of a report file (for tests and tools). */
+export function readReportData(html: string): ReportData {
+  const m = /<script type="application\/(json|octet-stream)" id="spread-data"( data-encoding="gzip\+base64")?>([^<]*)<\/script>/.exec(html);
+  if (!m) throw new Error('no spread report data in this file');
+  return JSON.parse(m[2] ? gunzipSync(Buffer.from(m[3]!, 'base64')).toString('utf8') : m[3]!) as ReportData;
+}
+
 export function renderHtml(data: ReportData): string {
-  // Inside <script>, "</script" or "<!--" would end or confuse the element: JSON can say "<" as \u003c.
-  const json = JSON.stringify(data).replace(/</g, '\\u003c');
   const js = pageScript().replace(/<\/script/gi, '<\\/script');
   return `<!doctype html>
 <html lang="en">
@@ -59,7 +78,7 @@ export function renderHtml(data: ReportData): string {
 <section class="side"><div><h2>Flaky jobs</h2><div id="flaky"></div></div><div><h2>Slowest jobs</h2><div id="slowest"></div></div></section>
 <section><h2>Jobs</h2><div id="jobs"></div></section>
 </main>
-<script type="application/json" id="spread-data">${json}</script>
+${dataElement(data)}
 <script>
 (() => {
 ${js}

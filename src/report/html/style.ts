@@ -51,6 +51,7 @@ button { font: inherit; cursor: pointer; }
 .vt-cell { padding: 0 6px; overflow: hidden; white-space: nowrap; text-overflow: ellipsis; }
 .slower { color: var(--failed); } .faster { color: var(--passed); }
 .job-link { color: inherit; text-decoration: none; } .job-link:hover { text-decoration: underline; }
+.failure-list { max-height: 70vh; overflow-y: auto; }
 .failure { border: 1px solid var(--line); border-radius: 4px; margin: 4px 0; }
 .failure > summary { padding: 4px 8px; cursor: pointer; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .failure .machine, .failure .headline { color: var(--muted); }

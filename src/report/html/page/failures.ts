@@ -22,7 +22,7 @@ export interface FailuresApi {
 
 /** The line that says most: the last one of the error that is not a frame or a trace of `exit`. */
 export function headline(f: FailureData): string {
-  const lines = f.error.split('\n').map((l) => l.trim()).filter((l) => l !== '' && l !== '-----');
+  const lines = (f.error || f.output).split('\n').map((l) => l.trim()).filter((l) => l !== '' && l !== '-----');
   return lines.filter((l) => !/^\+* ?exit \d+$/.test(l)).pop() ?? lines.pop() ?? '';
 }
 
