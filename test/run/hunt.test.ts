@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import seedrandom from 'seedrandom';
 import { adhocBackend, adhocPool } from '../helpers/adhoc.js';
+import { readReportData } from '../../src/report/html/render.js';
 import { makeProject, removeProject, runSpread, SPREAD_BIN, stripTime } from '../helpers/fixture.js';
 import { sshdSkip, startSshd } from '../helpers/sshd.js';
 import type { SshdTarget } from '../helpers/sshd.js';
@@ -84,7 +85,7 @@ ${adhocBackend('adhoc', '- ubuntu-16.04:\n    workers: 4')}suites:
   const artifacts = join(dir, 'hunt');
   const session = `spread-hunt-${process.pid}`;
   try {
-    const r = await runUntilMatch([`-pass=${PASS}`, '-repeat-until=fatal error:', `-artifacts=${artifacts}`, `-json=${join(dir, 'r.json')}`, `-junit=${join(dir, 'r.xml')}`], dir, pool.env, join(state, 'matched'));
+    const r = await runUntilMatch([`-pass=${PASS}`, '-repeat-until=fatal error:', `-artifacts=${artifacts}`, `-json=${join(dir, 'r.json')}`, `-junit=${join(dir, 'r.xml')}`, `-html=${join(dir, 'r.html')}`], dir, pool.env, join(state, 'matched'));
     const out = stripTime(r.stdout);
     assert.equal(r.code, 1, out);
 
@@ -129,6 +130,13 @@ ${adhocBackend('adhoc', '- ubuntu-16.04:\n    workers: 4')}suites:
     assert.match(json.jobs[0]!.failure.output, new RegExp(`fatal error: crashed in run ${target}`));
     assert.match(readFileSync(join(dir, 'r.xml'), 'utf8'), new RegExp(`fatal error: crashed in run ${target}`));
     assert.doesNotMatch(readFileSync(join(dir, 'r.xml'), 'utf8'), /unrelated hiccup/);
+    const html = readReportData(readFileSync(join(dir, 'r.html'), 'utf8'));
+    const matching = html.failures.filter((f) => f.matched);
+    assert.equal(matching.length, 1);
+    assert.match(matching[0]!.output, new RegExp(`fatal error: crashed in run ${target}`));
+    assert.equal(html.failures.filter((f) => f.saved).length, 3, 'unmatched failures link to their files');
+    assert.deepEqual({ ...html.hunt, durationMs: 0 }, { runs: 12, failures: 4, machines: 4, durationMs: 0, matchedJob: 0, machine: kept.address, kept: true, workdir: 'hunt/adhoc%3Aubuntu-16.04%3Atests/flaky/workdir.tar.gz' });
+    assert.equal(html.runs.length / 7, 12, 'every run is on the timeline');
 
     // What the log says works: a shell on the kept machine, where the failure happened.
     startInTmux(session, dir, ['-reuse', '-shell', JOB], pool.env);
