@@ -98,6 +98,8 @@ export type RunEvent =
       readonly kept: boolean;
     };
   }
+  /** A shared run (-queue) lost the runner that ran this job; it went back to the queue and runs again. */
+  | { readonly type: 'job-retry'; readonly job: Job; readonly lostRunner: string }
   | { readonly type: 'run-end'; readonly interrupted: boolean };
 
 export type EventType = RunEvent['type'];

@@ -7,8 +7,10 @@ import type { Backend as BackendConfig } from '../project/types.js';
 import { adhocBackend } from './adhoc.js';
 import type { Backend, BackendContext, BackendFactory } from './backend.js';
 import { dockerBackend } from './docker.js';
+import { googleBackend } from './google.js';
 import { localBackend } from './local.js';
 import { lxdBackend } from './lxd.js';
+import { openstackBackend } from './openstack.js';
 import { podmanBackend } from './podman.js';
 import { qemuBackend } from './qemu.js';
 
@@ -16,6 +18,8 @@ export const BACKENDS: Readonly<Record<string, BackendFactory>> = {
   adhoc: adhocBackend,
   local: localBackend,
   docker: dockerBackend, podman: podmanBackend, lxd: lxdBackend, qemu: qemuBackend,
+  google: (config, ctx) => googleBackend(config, ctx),
+  openstack: (config, ctx) => openstackBackend(config, ctx),
 };
 
 export class UnsupportedBackendError extends Error {

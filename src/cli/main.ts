@@ -27,6 +27,7 @@ import { StatusLine } from './status-line.js';
 import { progressReporter } from '../report/progress.js';
 import { toRunOptions, UsageError } from './options.js';
 import { SPREAD_FLAGS, USAGE_LINE } from './spread-flags.js';
+import { openQueue, summaryCommand } from './queue.js';
 
 /** Modes that open shells, and so need a terminal. */
 const INTERACTIVE: readonly string[] = ['debug', 'shell', 'shell-before', 'shell-after'];
@@ -54,6 +55,20 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(await listJobs(project, filter, (cmd) => host.run(cmd)));
     return 0;
   }
+  const queueUrl = typeof parsed.values['queue'] === 'string' && parsed.values['queue'] !== '' ? parsed.values['queue'] : undefined;
+  if (parsed.values['summary'] === true && !queueUrl) throw new UsageError('-summary needs -queue=URL: the shared run to sum up');
+  if (queueUrl && options.repeatUntil) throw new UsageError('cannot have both -repeat-until and -queue: a flake hunt runs on the machines of one runner');
+  // Before anything is packed or allocated: an unreachable queue is one line.
+  const sharedRun = queueUrl ? await openQueue(queueUrl, process.env) : undefined;
+  if (sharedRun && parsed.values['summary'] === true) {
+    try {
+      const stop = new AbortController();
+      process.once('SIGINT', () => stop.abort());
+      return await summaryCommand({ project, run: sharedRun, write: (text) => process.stdout.write(text), reporters: [...fileReporters(parsed.values), ...htmlReporters(parsed.values, project.dir, options.history)], signal: stop.signal });
+    } finally {
+      await sharedRun.close();
+    }
+  }
   const interactive = INTERACTIVE.filter((name) => parsed.values[name] === true);
   if (interactive.length > 0 && !process.stdin.isTTY) {
     throw new UsageError(`-${interactive[0]} opens a shell and needs a terminal on stdin`);
@@ -71,9 +86,11 @@ async function main(argv: readonly string[]): Promise<number> {
     ...withMarkers(ciMarkers(process.env)),
     ...(dialTimeoutMs !== undefined ? { dialTimeoutMs } : {}),
     ...(interactive.length > 0 ? { openShell: interactiveShell(gate, process.stdin, process.stdout) } : {}),
+    ...(sharedRun ? { sharedRun } : {}),
     });
   } finally {
     status?.close();
+    await sharedRun?.close();
   }
   if (code !== 0) process.stderr.write('error: unsuccessful run\n');
   return code;

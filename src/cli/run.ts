@@ -18,6 +18,7 @@ import { isSuccessful, summarize } from '../report/summary.js';
 import type { RunOptions } from '../run/options.js';
 import { runJobs } from '../run/runner.js';
 import type { OpenShell } from '../run/level-script.js';
+import type { SharedRun } from '../store/store.js';
 
 export interface RunCommandInput {
   /** How long to keep trying to reach a machine, in ms (`SPREAD_DIAL_TIMEOUT`). */
@@ -32,6 +33,8 @@ export interface RunCommandInput {
   readonly openShell?: OpenShell;
   /** Folds and annotations for the CI the run is in. */
   readonly markers?: LogMarkers;
+  /** A run shared with other runners (-queue). */
+  readonly sharedRun?: SharedRun;
 }
 
 /** Resolves to the exit status: 0 for a successful run, 1 otherwise. */
@@ -65,16 +68,19 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
     }
   };
   process.on('SIGINT', onInterrupt);
+  process.on('SIGTERM', onInterrupt);
   try {
     const timing = input.dialTimeoutMs !== undefined ? { dialTimeoutMs: input.dialTimeoutMs } : undefined;
     const result = await runJobs({
       project, jobs, evaluated, options, emit, stopping: stopping.signal, abort: abort.signal,
       ...(timing ? { timing } : {}), ...(input.openShell ? { openShell: input.openShell } : {}),
+      ...(input.sharedRun ? { sharedRun: input.sharedRun } : {}),
     });
     if (quiet) return result.failed ? 1 : 0;
     const ok = isSuccessful(summarize(events)) && !result.failed && !events.some((e) => e.type === 'artifacts' && e.error !== undefined);
     return ok ? 0 : 1;
   } finally {
     process.off('SIGINT', onInterrupt);
+    process.off('SIGTERM', onInterrupt);
   }
 }

@@ -27,6 +27,8 @@ export const SPREAD_FLAGS: readonly FlagSpec[] = [
   { name: 'junit', kind: 'string', arg: 'file', help: 'Also write a JUnit XML report of the jobs to this file' },
   { name: 'json', kind: 'string', arg: 'file', help: 'Also write a JSON report of the run and its jobs to this file' },
   { name: 'html', kind: 'string', arg: 'file', help: 'Also write an HTML report (timeline, failures, flaky and slowest jobs) to this file' },
+  { name: 'queue', kind: 'string', arg: 'url', help: 'Share the run with other runners through Redis: redis://HOST[:PORT][/DB]/RUN (see docs/shared-queue.md)' },
+  { name: 'summary', kind: 'bool', help: 'With -queue: wait for the shared run to end, then print its merged summary and write its reports' },
 ];
 
 export const USAGE_LINE = 'Usage: spread [flags] [filter ...]\n\nFilters select jobs named backend:system:suite/task:variant (see docs/filters.md).';

@@ -153,12 +153,15 @@ function readBackend(r: FieldReader, name: string): Backend {
 
   const storage = r.size('storage');
   const plan = r.str('plan');
-  const systems = readSystems(r, name, label, storage, plan);
+  const networks = r.list('networks');
+  const groups = r.list('groups');
+  const systems = readSystems(r, name, label, { storage, plan, networks, groups });
   // Backend variants are sorted at load, as the original does.
   const variants = checkedList(r, 'variants', label, 'variants').sort(byCodeUnit);
   return {
     name, type, key: r.str('key'), location: r.str('location'), plan, storage,
     memory: r.size('memory'), haltTimeout: r.timeout('halt-timeout'),
+    endpoint: r.str('endpoint'), account: r.str('account'), networks, groups,
     allocate, discard, systems, env: r.env(), variants,
     prepare: r.script('prepare'), restore: r.script('restore'), debug: r.script('debug'),
     prepareEach: r.script('prepare-each'), restoreEach: r.script('restore-each'), debugEach: r.script('debug-each'),
@@ -169,7 +172,16 @@ function readBackend(r: FieldReader, name: string): Backend {
   };
 }
 
-function readSystems(r: FieldReader, backend: string, label: string, storage: number, plan: string): System[] {
+/** What a system takes from its backend when it does not say. */
+interface SystemDefaults {
+  readonly storage: number;
+  readonly plan: string;
+  readonly networks: readonly string[];
+  readonly groups: readonly string[];
+}
+
+function readSystems(r: FieldReader, backend: string, label: string, defaults: SystemDefaults): System[] {
+  const { storage, plan } = defaults;
   const node = r.raw('systems');
   const items = node && 'items' in node ? (node.items as unknown[]) : [];
   const byName = new Map<string, System>();
@@ -195,6 +207,8 @@ function readSystems(r: FieldReader, backend: string, label: string, storage: nu
       workers: workers === 0 ? 1 : workers,
       storage: fields.size('storage') || storage, plan: fields.str('plan') || plan,
       secureBoot: fields.bool('secure-boot'), cpuFamily: fields.str('cpu-family'), bios: fields.str('bios'),
+      // As the original: a system's own non-empty list replaces the backend's, never merges with it.
+      networks: orDefault(fields.list('networks'), defaults.networks), groups: orDefault(fields.list('groups'), defaults.groups),
       env: fields.env(), variants: checkedList(fields, 'variants', systemLabel, 'variants'),
       priority: fields.int('priority'), manual: fields.bool('manual'),
       options: { runOptions: fields.list('run-options'), deviceBackends: Object.fromEntries(fields.env('device-backends')) },
@@ -204,6 +218,8 @@ function readSystems(r: FieldReader, backend: string, label: string, storage: nu
   if (byName.size === 0) throw new ConfigError(`no systems specified for ${label} (add systems: [ubuntu-22.04] or similar)`, r.where(r.has('systems') ? 'systems' : undefined));
   return [...byName.values()];
 }
+
+const orDefault = (own: readonly string[], inherited: readonly string[]): readonly string[] => (own.length > 0 ? own : inherited);
 
 interface SuiteInput {
   readonly src: YamlSource;

@@ -85,6 +85,14 @@ export interface Backend extends LevelScripts, EachScripts, Timeouts, Selection 
   /** Bytes; 0 unset. */
   readonly memory: number;
   readonly haltTimeout: TimeoutMs;
+  /** openstack: the Keystone URL; google: the Compute Engine API base URL (default the public one). */
+  readonly endpoint: string;
+  /** openstack: the user name to authenticate as. */
+  readonly account: string;
+  /** openstack: network names for systems that name none. */
+  readonly networks: readonly string[];
+  /** openstack: security group names for systems that name none. */
+  readonly groups: readonly string[];
   readonly allocate: string;
   readonly discard: string;
   /** Systems in declaration order (a repeated name keeps the last definition). */
@@ -108,6 +116,10 @@ export interface System extends Selection {
   readonly secureBoot: boolean;
   readonly cpuFamily: string;
   readonly bios: string;
+  /** openstack networks: the system's own list, else the backend's (a non-empty list never merges). */
+  readonly networks: readonly string[];
+  /** openstack security groups: the system's own list, else the backend's. */
+  readonly groups: readonly string[];
   /** Backend-specific options not known to the original. */
   readonly options: Readonly<Record<string, unknown>>;
   readonly where: Where;

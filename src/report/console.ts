@@ -8,7 +8,8 @@ import type { Reporter, RunEvent, Stamped, Verb } from '../events.js';
 import { lateOutput } from '../remote/run-script.js';
 import { exportLine } from '../remote/script.js';
 import type { LogMarkers } from './ci-markers.js';
-import { summarize, summaryLines } from './summary.js';
+import { retryLines, summarize, summaryLines } from './summary.js';
+import type { Job } from '../project/types.js';
 
 export interface ConsoleOptions {
   readonly write: (text: string) => void;
@@ -45,6 +46,7 @@ const framed = (text: string): string => (text.includes('\n') ? `\n-----\n${text
 
 export function consoleReporter(o: ConsoleOptions): Reporter {
   const results: RunEvent[] = [];
+  const retried: Job[] = [];
   const print = (at: number, message: string, level = 0) => {
     if (level <= o.verbosity) o.write(`${timestamp(at)} ${message}\n`);
   };
@@ -79,9 +81,13 @@ export function consoleReporter(o: ConsoleOptions): Reporter {
     },
     reboot: (e) => print(e.at, e.phase === 'requested' ? `Rebooting on ${where(e)} as requested...` : `Reboot on ${where(e)} is taking a while...`),
     result: (e) => void results.push(e),
+    'job-retry': (e) => {
+      retried.push(e.job);
+      print(e.at, `Running ${e.job.name} again: its runner ${e.lostRunner} was lost.`);
+    },
     'run-end': (e: Stamped<Extract<RunEvent, { type: 'run-end' }>>) => {
       if (o.summary === false) return;
-      for (const line of summaryLines(summarize(results))) print(e.at, line);
+      for (const line of [...summaryLines(summarize(results)), ...retryLines(retried)]) print(e.at, line);
     },
   };
 }

@@ -21,10 +21,12 @@ export interface JobResult {
   machine?: string;
   durationMs: number;
   failure?: Failure;
+  /** A shared run (-queue) lost the runner that first ran the job: that runner's name. */
+  lostRunner?: string;
 }
 
 export interface RunRecord {
-  readonly startedAt: number;
+  startedAt: number;
   endedAt: number;
   seed: number;
   interrupted: boolean;
@@ -44,6 +46,7 @@ export function recordRun(onEnd: (record: RunRecord) => void, now: () => number 
   const resultOf = (job: Job): JobResult => resultFor(record.jobs, job);
   return {
     'run-start': (e) => {
+      record.startedAt = e.at;
       record.seed = e.seed;
       for (const job of e.jobs) resultOf(job);
     },
@@ -57,6 +60,12 @@ export function recordRun(onEnd: (record: RunRecord) => void, now: () => number 
       if (e.matched) resultOf(e.job).failure = { level: e.level, verb: e.verb, context: e.context, error: e.error, output: e.output };
     },
     result: (e) => void resultOf(e.job).outcomes.push(e.outcome),
+    'job-retry': (e) => {
+      const r = resultOf(e.job);
+      r.lostRunner = e.lostRunner;
+      // The lost attempt's failure is not the job's: the retry decides.
+      delete r.failure;
+    },
     'job-end': (e) => {
       const r = resultOf(e.job);
       r.machine = e.machine;

@@ -22,6 +22,7 @@ export function renderJson(record: RunRecord): string {
     machine: r.machine ?? null,
     durationMs: r.durationMs,
     failure: r.failure ?? null,
+    ...(r.lostRunner !== undefined ? { retriedAfterLostRunner: r.lostRunner } : {}),
   }));
   const count = (status: string) => jobs.filter((j) => j.status === status).length;
   return `${JSON.stringify({

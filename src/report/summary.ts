@@ -51,3 +51,10 @@ export function summaryLines(summary: Summary): string[] {
   }
   return lines;
 }
+
+/** Jobs of a shared run (-queue) that ran again because the runner running them was lost. */
+export function retryLines(retried: readonly Job[]): string[] {
+  if (retried.length === 0) return [];
+  const names = retried.map((j) => entryName('task-done', j)).sort(byCodeUnit);
+  return [`Retried after a lost runner: ${names.length}${names.map((n) => `\n    - ${n}`).join('')}`];
+}

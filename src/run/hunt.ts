@@ -3,11 +3,11 @@
  * of their systems at once, round after round, until a failure whose output
  * matches RE, as goswarm does for one command on many machines.
  *
- * This is the job source workers take from instead of the shared pending
- * list: each worker walks its system's jobs in turn (starting at its own
+ * HuntQueue is the job source workers claim from instead of the run's
+ * queue: each worker walks its system's jobs in turn (starting at its own
  * offset, so two jobs on four machines both run from the first round), one
- * run per hand-out, for as long as the hunt lasts. `-repeat=N` bounds the
- * runs of each job (N+1, counted over every machine).
+ * run per claim, for as long as the hunt lasts. `-repeat=N` bounds the runs
+ * of each job (N+1, counted over every machine).
  *
  * When a failure matches, no new run starts anywhere; runs under way on
  * other machines are let finish, restores included. Cutting them would save
@@ -27,15 +27,17 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { Emit, ScriptRef } from '../events.js';
 import type { Job, System } from '../project/types.js';
+import type { Claim, RunStore } from '../store/store.js';
+import { JobQueue } from './job-queue.js';
 import type { LevelResult } from './level-script.js';
 import type { MachineLink } from './machine-link.js';
+import type { Picker } from './pick-job.js';
 import { ReuseFile } from './reuse-file.js';
 
 export interface HuntOptions {
   readonly until: RegExp;
-  /** The selected jobs, sorted; also the slots of `pending` (cleared once a job has run, so it is not counted as aborted). */
+  /** The selected jobs, sorted. */
   readonly jobs: readonly Job[];
-  readonly pending: (Job | undefined)[];
   /** Runs of each job at most (`-repeat` + 1), or Infinity. */
   readonly runsPerJob: number;
   /** Where unmatched failures and the working directory go. */
@@ -55,7 +57,9 @@ export interface RunEnd {
 export class Hunt {
   private readonly bySystem = new Map<string, Job[]>();
   private readonly handedOut = new Map<Job, number>();
-  private readonly cursors = new Map<string, number>();
+  /** Each worker's place in its system's jobs, by the worker's own job order (one array per worker). */
+  private readonly cursors = new WeakMap<readonly number[], number>();
+  private readonly workersOf = new Map<string, number>();
   private readonly machines = new Set<string>();
   private readonly startedAt: number;
   private runs = 0;
@@ -79,24 +83,27 @@ export class Hunt {
     return this.match !== undefined;
   }
 
-  /** Whether a worker of this system would get a run. */
-  hasWork(system: System): boolean {
-    return !this.match && (this.bySystem.get(systemKey(system)) ?? []).some((job) => this.left(job));
+  /** Whether a worker of `backend:system` would get a run. */
+  hasWork(backend: string, system: string): boolean {
+    return !this.match && (this.bySystem.get(`${backend}:${system}`) ?? []).some((job) => this.left(job));
   }
 
-  /** The next run for worker `index` of `system`: its system's jobs in turn; undefined once the hunt is over for it. */
-  next(system: System, index: number): Job | undefined {
+  /** The next run for a worker: its system's jobs in turn; undefined once the hunt is over for it. */
+  next(w: Picker): Job | undefined {
     if (this.match) return undefined;
-    const jobs = this.bySystem.get(systemKey(system)) ?? [];
-    const key = `${systemKey(system)}\0${index}`;
-    const cursor = this.cursors.get(key) ?? index - 1;
+    const key = `${w.backend}:${w.system}`;
+    const jobs = this.bySystem.get(key) ?? [];
+    let cursor = this.cursors.get(w.order);
+    if (cursor === undefined) {
+      // Workers start one job apart.
+      cursor = this.workersOf.get(key) ?? 0;
+      this.workersOf.set(key, cursor + 1);
+    }
     for (let step = 0; step < jobs.length; step++) {
       const job = jobs[(cursor + step) % jobs.length]!;
       if (!this.left(job)) continue;
-      this.cursors.set(key, cursor + step + 1);
+      this.cursors.set(w.order, cursor + step + 1);
       this.handedOut.set(job, (this.handedOut.get(job) ?? 0) + 1);
-      const slot = this.o.jobs.indexOf(job);
-      if (slot >= 0) this.o.pending[slot] = undefined;
       return job;
     }
     return undefined;
@@ -183,3 +190,40 @@ export class Hunt {
 }
 
 const systemKey = (system: System): string => `${system.backend}:${system.name}`;
+
+/**
+ * The job source of a flake hunt, in place of the run's queue: claims are
+ * the hunt's runs. A job leaves the run's store at its first run, so only
+ * jobs that never ran count as aborted at the end.
+ */
+export class HuntQueue extends JobQueue {
+  private readonly started = new Set<Job>();
+  private readonly slots: Map<Job, number>;
+
+  constructor(readonly hunt: Hunt, store: RunStore, jobs: readonly Job[], stopping: AbortSignal) {
+    super(store, jobs, stopping, '');
+    this.slots = new Map(jobs.map((job, i) => [job, i]));
+  }
+
+  override async claim(w: Picker): Promise<Claim | undefined> {
+    if (this.stopping.aborted) return undefined;
+    const job = this.hunt.next(w);
+    if (!job) return undefined;
+    const index = this.slots.get(job)!;
+    if (!this.started.has(job)) {
+      this.started.add(job);
+      await this.store.claim((s) => (s.pending[index] ? index : undefined)).catch(() => undefined);
+    }
+    return { job, index };
+  }
+
+  override async finish(): Promise<boolean> {
+    return true;
+  }
+
+  override async release(): Promise<void> {}
+
+  override awaitWork(backend: string, system: string): Promise<boolean> {
+    return Promise.resolve(!this.stopping.aborted && this.hunt.hasWork(backend, system));
+  }
+}

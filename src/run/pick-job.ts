@@ -6,11 +6,15 @@
  * system's jobs of the highest pending priority, walking the worker's own
  * seeded permutation: a job of the suite the worker is in, else the one
  * whose suite has the fewest workers in it.
- * Callers take the returned slot synchronously (set it to undefined), so no
- * two workers ever get the same job.
+ * A store (src/store/) applies it to a snapshot of the run's queue and
+ * takes the returned slot atomically, so no two workers ever get the same
+ * job and every store picks the same way.
  */
 import seedrandom from 'seedrandom';
 import type { Job, Suite } from '../project/types.js';
+import { suiteKey } from '../store/store.js';
+
+export { suiteKey };
 
 export interface Picker {
   readonly backend: string;
@@ -22,8 +26,6 @@ export interface Picker {
   /** This worker's permutation of the pending indexes. */
   readonly order: readonly number[];
 }
-
-export const suiteKey = (job: Job): string => `${job.backend.name}\0${job.system.name}\0${job.suite.name}`;
 
 export function pickJob(pending: readonly (Job | undefined)[], w: Picker, suiteWorkers: ReadonlyMap<string, number>): number | undefined {
   if (w.last && w.last.task.samples > 1) {

@@ -22,11 +22,15 @@ import { Sequence } from './level-script.js';
 import type { Content, LinkShared, MachineLink } from './machine-link.js';
 import type { RunOptions } from './options.js';
 import { History, HISTORY_FILE, orderByHistory } from './history.js';
-import { Hunt } from './hunt.js';
+import { Hunt, HuntQueue } from './hunt.js';
 import { permutation } from './pick-job.js';
 import { ReuseFile } from './reuse-file.js';
 import { resolveTimeouts } from './timeouts.js';
 import { runWorker } from './worker.js';
+import { MemoryStore } from '../store/memory.js';
+import type { Joined, RunStore, SharedRun } from '../store/store.js';
+import { contentDigest } from './content-digest.js';
+import { JobQueue } from './job-queue.js';
 
 export interface RunInput {
   readonly project: Project;
@@ -42,6 +46,8 @@ export interface RunInput {
   readonly openShell?: OpenShell;
   /** Test hook: shorter retry timings. */
   readonly timing?: LinkShared['timing'];
+  /** A run shared with other runners (-queue), joined once the project is packed, before any machine is allocated. */
+  readonly sharedRun?: SharedRun;
 }
 
 export interface RunResult {
@@ -87,50 +93,77 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
   const history = options.history && !options.discard ? History.load(join(project.dir, HISTORY_FILE)) : undefined;
   let content: PackedContent | undefined;
   const held = new Set<MachineLink>();
-  const pending: (Job | undefined)[] = [...input.jobs];
+  let store: RunStore = new MemoryStore(input.jobs);
+  let joined: Joined | undefined;
+  let refused = false;
+  let queue: JobQueue | undefined;
   let hunt: ReturnType<typeof startHunt> | undefined;
+  // No new job once interrupted, or once a shared run's store is lost.
+  let stopping = input.stopping;
   try {
     if (!options.discard) {
       content = await pack(input, [...backends.keys()]);
       log(`Project content is packed for delivery (${formatPackedSize(content.size)}).`);
     }
     const packed = content;
-    const shared: LinkShared = {
-      emit, options, reuse, remotePath: evaluated.remotePath, stopping: input.stopping, held, reserved: new Map(), uploads: new Map(), unreachable: new Set(),
-      content: async (): Promise<Content> => packed!,
-      ...(input.timing ? { timing: input.timing } : {}),
-    };
-
     const workers = workerCounts(project, input.jobs, options.repeatUntil !== undefined);
     const total = [...workers.values()].reduce((a, b) => a + b, 0);
     let seed = options.seed;
-    if (!options.discard && seed === 0 && input.jobs.length > total) {
-      seed = Math.floor(Date.now() / 1000);
-      log(`Sequence of jobs produced with -seed=${seed}`);
+    if (!options.discard && seed === 0 && input.jobs.length > total) seed = Math.floor(Date.now() / 1000);
+    if (input.sharedRun && !options.discard) {
+      joined = await joinRun(input, input.sharedRun, packed!, total, seed).catch((err: unknown) => {
+        refused = true;
+        throw err;
+      });
+      ({ store, seed } = joined);
+      stopping = AbortSignal.any([input.stopping, store.lost]);
+      store.lost.addEventListener('abort', () => {
+        log(`Lost the shared run ${input.sharedRun!.label}: ${(store.lost.reason as Error).message.replace(/\.+$/, '')}. Finishing running jobs, restoring and discarding machines; their results are only in this log.`);
+      }, { once: true });
     }
+    if (!options.discard && seed !== options.seed) log(`Sequence of jobs produced with -seed=${seed}`);
+    const shared: LinkShared = {
+      emit, options, reuse, remotePath: evaluated.remotePath, stopping, held, reserved: new Map(), uploads: new Map(), unreachable: new Set(),
+      content: async (): Promise<Content> => packed!,
+      ...(input.timing ? { timing: input.timing } : {}),
+    };
     if (!options.discard && !options.reuse && options.reusePid === 0) {
       log(`If killed, discard servers with: spread -reuse-pid=${process.pid} -discard`);
     }
     emit({ type: 'run-start', jobs: input.jobs, workers: total, seed });
 
-    hunt = options.repeatUntil ? startHunt(input, pending, reuse.path) : undefined;
-    const queue = { pending, suiteWorkers: new Map<string, number>(), stopping: input.stopping, ...(hunt ? { hunt: hunt.hunt } : {}) };
+    hunt = options.repeatUntil ? startHunt(input, reuse.path) : undefined;
+    const jobQueue = hunt ? new HuntQueue(hunt.hunt, store, input.jobs, stopping) : new JobQueue(store, input.jobs, stopping, joined?.runner ?? '');
+    queue = jobQueue;
+    if (history && joined) {
+      const known = await store.history().catch(() => new Map<string, number>());
+      for (const job of input.jobs) {
+        const ms = known.get(job.name);
+        if (ms !== undefined) history.record(job, ms);
+      }
+    }
     // Plain runs feed the job times (a run with shells or repeats says little about a job's usual time);
     // outcomes come from every run nobody steers by hand.
-    const timing = options.interaction.kind === 'none' && options.repeat === 0 && !options.repeatUntil;
+    const recording = options.history && !options.discard && options.interaction.kind === 'none' && options.repeat === 0 && !options.repeatUntil;
     const steered = options.interaction.kind !== 'none' && options.interaction.kind !== 'abend';
-    const record: Emit = (e) => {
-      if (timing && e.type === 'job-end' && e.outcome === 'task-done') history?.record(e.job, e.durationMs);
+    const runEmit: Emit = (e) => {
+      if (recording && e.type === 'job-end' && e.outcome === 'task-done') {
+        history?.record(e.job, e.durationMs);
+        jobQueue.track(store.recordDuration(e.job, e.durationMs));
+      }
       if (!steered && e.type === 'result' && e.outcome in PASSED) history?.recordOutcome(e.job, PASSED[e.outcome]!);
       emit(e);
+      jobQueue.tap(e);
     };
-    const env = { emit: history ? record : emit, options, evaluated, sequence: new Sequence(input.jobs.length), abort: input.abort, ...(input.openShell ? { openShell: input.openShell } : {}) };
+    const env = { emit: runEmit, options, evaluated, sequence: new Sequence(input.jobs.length), abort: input.abort, ...(input.openShell ? { openShell: input.openShell } : {}) };
+    // Each runner of a shared run walks the queue in orders of its own.
+    const offset = joined ? (joined.runnerNo - 1) * 1000 : 0;
     const running: Promise<void>[] = [];
     for (const [system, n] of workers) {
       for (let i = 0; i < n; i++) {
-        const seeded = permutation(pending.length, seed + i);
+        const seeded = permutation(input.jobs.length, seed + offset + i);
         const order = history ? orderByHistory(seeded, input.jobs, history) : seeded;
-        running.push(runWorker({ backend: backends.get(system.backend)!, system, order, index: i + 1, queue, shared, env }).catch((err: Error) => {
+        running.push(runWorker({ backend: backends.get(system.backend)!, system, order, index: i + 1, queue: jobQueue, shared, env, ...(hunt ? { hunt: hunt.hunt } : {}) }).catch((err: Error) => {
           log(`Worker for ${system.backend}:${system.name} failed: ${err.message}`);
           failed = true;
         }));
@@ -138,8 +171,16 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
     }
     await Promise.all(running);
   } finally {
-    if (!options.discard) {
-      for (const job of pending) if (job) emit({ type: 'result', outcome: 'task-abort', job });
+    if (!options.discard && !joined && !refused) {
+      for (const job of await store.unclaimed()) emit({ type: 'result', outcome: 'task-abort', job });
+    }
+    if (joined) {
+      const left = await store.unclaimed().catch(() => undefined);
+      if (left?.length) log(`${left.length} job${left.length === 1 ? '' : 's'} left in the shared run ${input.sharedRun!.label} for other runners.`);
+      await queue?.flush();
+      await store.leave().catch(() => {});
+      // Jobs handed back are not this runner's failures, but an interrupted or cut-off runner did not do its share.
+      if (store.lost.aborted || input.stopping.aborted) failed = true;
     }
     // Machines still held: kept under -reuse, else discarded (a worker that died must not leak one).
     for (const link of [...held]) {
@@ -154,9 +195,26 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
     }
     await content?.dispose();
     hunt?.finish();
-    emit({ type: 'run-end', interrupted: input.stopping.aborted });
+    // A runner refused by a shared run ran nothing: its error says why, with no summary.
+    if (!refused) emit({ type: 'run-end', interrupted: input.stopping.aborted });
   }
   return { failed };
+}
+
+/** Joins the shared run with what decides it: the jobs, the packed content's digest and the options. */
+async function joinRun(input: RunInput, run: SharedRun, packed: PackedContent, workers: number, seed: number): Promise<Joined> {
+  const { options } = input;
+  const digest = {
+    project: input.project.name,
+    content: await contentDigest(packed.open()),
+    options: JSON.stringify({ repeat: options.repeat, repeatUntil: options.repeatUntil?.source ?? '', interaction: options.interaction.kind }),
+  };
+  const joined = await run.join({ jobs: input.jobs, digest, workers, seed });
+  input.emit({
+    type: 'log', level: 'info',
+    message: `${joined.created ? 'Started' : 'Joined'} the shared run ${run.label} as runner ${joined.runnerNo} (${joined.runner}).`,
+  });
+  return joined;
 }
 
 /** The outcomes that say whether a job's own scripts passed. */
@@ -203,12 +261,12 @@ async function pack(input: RunInput, backendNames: string[]): Promise<PackedCont
  * A flake hunt over the selected jobs; failures go under -artifacts, or a
  * fresh temporary directory (removed at the end if nothing was saved).
  */
-function startHunt(input: RunInput, pending: (Job | undefined)[], reuseFile: string): { hunt: Hunt; finish: () => void } {
+function startHunt(input: RunInput, reuseFile: string): { hunt: Hunt; finish: () => void } {
   const { options, emit, project } = input;
   const dir = options.artifacts ? resolve(options.artifacts) : mkdtempSync(join(tmpdir(), 'spread-hunt-'));
   const shell = reusePath(project, { ...options, reuse: true, reusePid: 0 });
   const hunt = new Hunt({
-    until: options.repeatUntil!, jobs: input.jobs, pending, dir, emit,
+    until: options.repeatUntil!, jobs: input.jobs, dir, emit,
     runsPerJob: options.repeat > 0 ? options.repeat + 1 : Infinity,
     ...(reuseFile !== shell ? { keepIn: shell } : {}),
   });

@@ -12,20 +12,11 @@ import type { Job, Suite, System } from '../project/types.js';
 import { fetchArtifacts } from './artifacts.js';
 import { runLevel } from './level-script.js';
 import type { LevelCall, LevelResult, WorkerEnv } from './level-script.js';
+import type { Claim } from '../store/store.js';
+import type { JobQueue } from './job-queue.js';
 import type { LinkShared, MachineLink } from './machine-link.js';
 import { obtainMachine } from './machine-link.js';
 import type { Hunt } from './hunt.js';
-import { pickJob, suiteKey } from './pick-job.js';
-
-/** The state every worker of a run shares. */
-export interface Queue {
-  readonly pending: (Job | undefined)[];
-  readonly suiteWorkers: Map<string, number>;
-  /** Set on the first Ctrl-C: take no new job. */
-  readonly stopping: AbortSignal;
-  /** With -repeat-until, workers take their runs from the hunt instead of `pending`. */
-  readonly hunt?: Hunt;
-}
 
 export interface WorkerInput {
   readonly backend: Backend;
@@ -33,9 +24,12 @@ export interface WorkerInput {
   readonly order: readonly number[];
   /** This worker's number within its system, from 1. */
   readonly index: number;
-  readonly queue: Queue;
+  /** The run's queue: every worker of every runner claims from it. */
+  readonly queue: JobQueue;
   readonly shared: LinkShared;
   readonly env: WorkerEnv;
+  /** A flake hunt (-repeat-until): the queue hands out its runs; each run's end is reported to it. */
+  readonly hunt?: Hunt;
 }
 
 /** Joins scripts as one, each in its own subshell (spec §5.3). */
@@ -48,21 +42,23 @@ const taskDebug = (j: Job): string => joinScripts(j.task.debug, j.suite.debugEac
 
 export async function runWorker(input: WorkerInput): Promise<void> {
   // A machine lost for good is let go and replaced, with fresh nesting state.
-  while (!input.queue.stopping.aborted && hasWork(input)) {
+  // In a shared run, a worker whose jobs all went to other runners waits
+  // without a machine for any of them that comes back (its runner lost).
+  while (!input.queue.stopping.aborted && (await input.queue.awaitWork(input.system.backend, input.system.name))) {
     const link = await obtainMachine(input.shared, input.backend, input.system, input.index);
     if (!link) return;
-    const replace = await runOnMachine(input, link);
+    const end = await runOnMachine(input, link);
     await link.release();
-    if (!replace) return;
+    if (end === 'stop' || (end === 'idle' && !input.queue.shared)) return;
   }
 }
 
-const hasWork = (input: WorkerInput): boolean =>
-  input.queue.hunt ? input.queue.hunt.hasWork(input.system)
-    : input.queue.pending.some((j) => j !== undefined && j.backend.name === input.system.backend && j.system.name === input.system.name);
-
-/** Runs jobs on one machine; true when the machine was lost and the worker should get another. */
-async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<boolean> {
+/**
+ * Runs jobs on one machine until it is lost ('replace': the worker should
+ * get another), no job is left for it ('idle'), or it must stop ('stop':
+ * a failed project prepare or restore, -abend, Ctrl-C).
+ */
+async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<'replace' | 'idle' | 'stop'> {
   const { queue, env: w } = input;
   const restoreOnly = w.options.interaction.kind === 'restore';
   const abendMode = w.options.interaction.kind === 'abend';
@@ -80,20 +76,28 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<bool
   let insideProject = false;
   let insideBackend = false;
   let insideSuite: Suite | undefined;
-  let job: Job | undefined;
+  let claim: Claim | undefined;
   let last: Job | undefined;
+  let idle = false;
 
   for (;;) {
-    if (job) {
-      w.sequence.of(job);
-      queue.suiteWorkers.set(suiteKey(job), (queue.suiteWorkers.get(suiteKey(job)) ?? 1) - 1);
+    if (claim) {
+      w.sequence.of(claim.job);
+      if (!(await queue.finish(claim)) && queue.shared && !queue.store.lost.aborted) {
+        w.emit({ type: 'log', level: 'info', message: `Results of ${claim.job.name} are not kept in the shared run: this runner no longer holds it.` });
+      }
+      claim = undefined;
     }
     if (badProject || abend || link.isLost || queue.stopping.aborted) break;
-    const i = queue.hunt ? undefined : pickJob(queue.pending, { backend: input.system.backend, system: input.system.name, suite: insideSuite, last, order: input.order }, queue.suiteWorkers);
-    job = queue.hunt ? queue.hunt.next(input.system, input.index) : i === undefined ? undefined : queue.pending[i];
-    if (!job) break;
-    if (i !== undefined) queue.pending[i] = undefined;
-    queue.suiteWorkers.set(suiteKey(job), (queue.suiteWorkers.get(suiteKey(job)) ?? 0) + 1);
+    claim = await queue.claim({ backend: input.system.backend, system: input.system.name, suite: insideSuite, last, order: input.order });
+    if (!claim) {
+      idle = true;
+      break;
+    }
+    const job = claim.job;
+    if (claim.lostRunner !== undefined) {
+      w.emit({ type: 'job-retry', job, lostRunner: claim.lostRunner });
+    }
 
     if (badSuite.has(job.suite)) {
       result('task-abort', job);
@@ -132,16 +136,22 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<bool
         result('task-abort', job);
         badSuite.add(job.suite);
         // A hunt would hand this worker the same jobs again and again.
-        if (queue.hunt) badProject = true;
+        if (input.hunt) badProject = true;
         continue;
       }
+    }
+    // Stopped while preparing: a shared run hands the job to another runner instead.
+    if (queue.stopping.aborted && queue.shared) {
+      await queue.release(claim);
+      claim = undefined;
+      break;
     }
     // A flake hunt's match leaves the machine as it is: nothing more runs or is restored there.
     badProject = await runTask(input, link, job, runFull, () => abend, () => void (abend = true));
   }
 
   // A lost machine cannot be restored: it is discarded as it is.
-  if (link.isLost) return !queue.stopping.aborted;
+  if (link.isLost) return queue.stopping.aborted ? 'stop' : 'replace';
   if (!abend && insideSuite && last) {
     if (!(await run({ job: last, level: 'suite', verb: 'restoring', script: insideSuite.restore, debug: insideSuite.debug }))) result('suite-restore-error', last);
   }
@@ -151,7 +161,8 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<bool
   if (!abend && insideProject && last) {
     if (!(await run({ job: last, level: 'project', verb: 'restoring', script: last.project.restore, debug: last.project.debug }))) result('project-restore-error', last);
   }
-  return link.isLost && !queue.stopping.aborted;
+  if (link.isLost && !queue.stopping.aborted) return 'replace';
+  return idle ? 'idle' : 'stop';
 }
 
 /**
@@ -162,7 +173,7 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<bool
  */
 async function runTask(input: WorkerInput, link: MachineLink, job: Job, run: (c: LevelCall) => Promise<LevelResult>, abended: () => boolean, hold: () => void): Promise<boolean> {
   const w = input.env;
-  const hunt = input.queue.hunt;
+  const hunt = input.hunt;
   const restoreOnly = w.options.interaction.kind === 'restore';
   const started = Date.now();
   w.emit({ type: 'job-start', job, machine: link.label });

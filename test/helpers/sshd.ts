@@ -197,7 +197,7 @@ process.on('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
-const freePort = (host: string): Promise<number> =>
+export const freePort = (host = '127.0.0.1'): Promise<number> =>
   new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
@@ -226,7 +226,7 @@ const waitForBanner = async (host: string, port: number, timeoutMs: number): Pro
   }
 };
 
-const collect = (child: ChildProcess): Promise<{ code: number | null; out: string; err: string }> =>
+export const collect = (child: ChildProcess): Promise<{ code: number | null; out: string; err: string }> =>
   new Promise((resolve, reject) => {
     let out = '';
     let err = '';

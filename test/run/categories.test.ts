@@ -102,7 +102,7 @@ test('REBOOT on the local backend fails the script instead of rebooting this hos
 
 test('a backend type this version cannot run stops the run at the start, in one line naming it', async () => {
   const dir = makeProject({
-    'spread.yaml': 'project: cloud\npath: /cloud\nbackends:\n    google:\n        systems: [ubuntu-22.04-64]\n    local:\n        systems: [this-host]\nsuites:\n    tests/:\n        summary: tests\n',
+    'spread.yaml': 'project: cloud\npath: /cloud\nbackends:\n    linode:\n        systems: [ubuntu-22.04-64]\n    local:\n        systems: [this-host]\nsuites:\n    tests/:\n        summary: tests\n',
     'tests/t/task.yaml': 'summary: t\nexecute: "true"\n',
   });
   try {
@@ -110,7 +110,7 @@ test('a backend type this version cannot run stops the run at the start, in one 
     assert.equal(list.code, 0, 'listing needs no backend');
     const r = await runSpread([], dir);
     assert.equal(r.code, 1);
-    assert.equal(r.stderr, 'error: backend "google" has type "google", which this version of spread cannot run yet (available: adhoc, local, docker, podman, lxd, qemu)\n');
+    assert.equal(r.stderr, 'error: backend "linode" has type "linode", which this version of spread cannot run yet (available: adhoc, local, docker, podman, lxd, qemu, google, openstack)\n');
     assert.equal(r.stdout, '', 'nothing started');
     const local = await runSpread(['local:'], dir);
     assert.equal(local.code, 0, 'jobs of other backends still run when selected');

@@ -1,0 +1,29 @@
+/** The records a shared run keeps stand for the events they came from: each kind goes there and back unchanged. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { RunEvent } from '../../src/events.js';
+import { toEntry, toEvent } from '../../src/run/stored-events.js';
+import { contractJobs } from '../store/contract.js';
+
+test('every event a summary or report needs survives the trip through the store', async () => {
+  const jobs = await contractJobs();
+  const job = jobs[3]!;
+  const events: RunEvent[] = [
+    { type: 'job-start', job, machine: 'm1' },
+    { type: 'script-end', job, machine: 'm1', level: 'task', verb: 'executing', context: job.name, ok: false, durationMs: 12, output: '+ false', error: 'boom' },
+    { type: 'result', job, outcome: 'task-error' },
+    { type: 'artifacts', job, dir: 'out/x', error: 'cannot fetch' },
+    { type: 'job-end', job, machine: 'm1', outcome: 'task-error', durationMs: 40 },
+    { type: 'job-retry', job, lostRunner: 'host-1-abc' },
+  ];
+  for (const e of events) {
+    const entry = toEntry(e, 3, 'runner-a', 1000);
+    assert.ok(entry, e.type);
+    const back = toEvent(JSON.parse(JSON.stringify(entry)), jobs);
+    assert.deepEqual(back, { ...e, at: 1000 }, e.type);
+    assert.equal((back as { job: unknown }).job, job, 'the very Job object, found by index');
+  }
+  assert.equal(toEntry({ type: 'script-end', job, machine: 'm', level: 'task', verb: 'executing', context: '', ok: true, durationMs: 1, output: '' }, 3, 'r', 1), undefined, 'passing scripts are not kept');
+  assert.equal(toEntry({ type: 'log', level: 'info', message: 'x' }, 3, 'r', 1), undefined);
+  assert.throws(() => toEvent({ kind: 'result', job: jobs.length, at: 1, outcome: 'task-done' }, jobs), /refers to job/);
+});
