@@ -44,26 +44,28 @@ interface OpenRun {
 
 type Lane = { name: string; system: string; from: number; to: number };
 
+/** Numbers things in the order first seen: `of(x)` is x's index in `list`. */
+function numbering<T>(): { list: T[]; of: (x: T) => number } {
+  const list: T[] = [];
+  const index = new Map<T, number>();
+  return {
+    list,
+    of: (x) => {
+      let i = index.get(x);
+      if (i === undefined) index.set(x, (i = list.push(x) - 1));
+      return i;
+    },
+  };
+}
+
 /** A reporter that gathers the page data; `onEnd` gets it when the run ends. */
 export function collectReport(onEnd: (data: ReportData) => void, o: CollectOptions = {}): Reporter {
   // Times count from run-start (nothing this collects comes before it).
   let startedAt = 0;
   let seed = 0;
   let project = '';
-  const strings: string[] = [];
-  const stringIndex = new Map<string, number>();
-  const intern = (s: string): number => {
-    let i = stringIndex.get(s);
-    if (i === undefined) stringIndex.set(s, (i = strings.push(s) - 1));
-    return i;
-  };
-  const jobs: Job[] = [];
-  const jobIndex = new Map<Job, number>();
-  const indexOf = (job: Job): number => {
-    let i = jobIndex.get(job);
-    if (i === undefined) jobIndex.set(job, (i = jobs.push(job) - 1));
-    return i;
-  };
+  const { list: strings, of: intern } = numbering<string>();
+  const { list: jobs, of: indexOf } = numbering<Job>();
   const results = new Map<Job, JobResult>();
   const lanes: Lane[] = [];
   const laneIndex = new Map<string, number>();
