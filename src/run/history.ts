@@ -50,11 +50,16 @@ export class History {
   private readonly outcomes = new Map<string, boolean>();
   private readonly durations = new Map<string, number>();
 
+  /** As read from the file, for the merge when saving. */
+  private readonly loaded: ReadonlyMap<string, JobHistory>;
+
   private constructor(
     private readonly file: string,
     private readonly jobs: Map<string, JobHistory>,
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.loaded = new Map(jobs);
+  }
 
   /** The history in `file`; empty when missing or unreadable (it is only a hint). */
   static load(file: string, now: () => number = Date.now): History {
@@ -71,12 +76,13 @@ export class History {
 
   /** The record of a job name as loaded (before this run). */
   past(name: string): JobHistory | undefined {
-    return this.jobs.get(name);
+    return this.loaded.get(name);
   }
 
-  /** How long a passing run of the job took. */
+  /** How long a passing run of the job took (also what expectedMs says from now on). */
   record(job: Job, ms: number): void {
     this.durations.set(job.name, Math.round(ms));
+    this.jobs.set(job.name, { recent: '', seen: 0, ...this.jobs.get(job.name), ms: Math.round(ms) });
   }
 
   /** One run of the job passed or failed; a job that failed in any run of this spread run counts as failed once. */
@@ -92,7 +98,7 @@ export class History {
 
   private merge(): void {
     const merged = readJobs(this.file);
-    for (const [name, old] of this.jobs) if (!merged.has(name)) merged.set(name, old);
+    for (const [name, old] of this.loaded) if (!merged.has(name)) merged.set(name, old);
     const seen = Math.floor(this.now() / 1000);
     for (const name of new Set([...this.durations.keys(), ...this.outcomes.keys()])) {
       const old = merged.get(name);

@@ -170,3 +170,20 @@ test('a lock left by a killed run is taken over; a live one is waited for', asyn
     removeProject(dir);
   }
 });
+
+test('a duration recorded before the workers start (a shared run\'s history) orders this run and is saved', () => {
+  const dir = makeProject({});
+  const file = join(dir, 'h.json');
+  try {
+    const h = History.load(file);
+    h.record(job('slow'), 9000);
+    h.record(job('fast'), 100);
+    assert.equal(h.expectedMs(job('slow')), 9000);
+    assert.deepEqual(orderByHistory([0, 1], [job('fast'), job('slow')], h), [1, 0]);
+    assert.equal(h.past('slow'), undefined, 'past() is what the file said before the run');
+    h.save();
+    assert.equal(History.load(file).expectedMs(job('slow')), 9000);
+  } finally {
+    removeProject(dir);
+  }
+});
