@@ -20,8 +20,7 @@
  * `.spread-reuse.yaml` for `spread -reuse -shell <job>`. Failures that do
  * not match are saved one file each, with their output.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -48,10 +47,10 @@ export interface HuntOptions {
   readonly now?: () => number;
 }
 
-/** What a worker reports after one run: the failing script's result, if any. */
+/** What a worker reports after one run: the last task script it ran (prepare when that failed, else execute) and its result. */
 export interface RunEnd {
   readonly ref: ScriptRef;
-  readonly failure?: LevelResult;
+  readonly result: LevelResult;
 }
 
 export class Hunt {
@@ -69,7 +68,9 @@ export class Hunt {
   constructor(private readonly o: HuntOptions) {
     for (const job of o.jobs) {
       const key = systemKey(job.system);
-      this.bySystem.set(key, [...(this.bySystem.get(key) ?? []), job]);
+      const list = this.bySystem.get(key);
+      if (list) list.push(job);
+      else this.bySystem.set(key, [job]);
     }
     this.startedAt = this.now();
   }
@@ -120,8 +121,8 @@ export class Hunt {
   async ended(link: MachineLink, end: RunEnd): Promise<boolean> {
     this.runs++;
     this.machines.add(link.label);
-    const { failure, ref } = end;
-    if (!failure || failure.ok) return false;
+    const { result: failure, ref } = end;
+    if (failure.ok) return false;
     this.failures++;
     const run = this.runs;
     const error = failure.error ?? '';

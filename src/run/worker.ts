@@ -193,7 +193,7 @@ async function runTask(input: WorkerInput, link: MachineLink, job: Job, run: (c:
         w.emit({ type: 'result', outcome: 'task-abort', job });
         outcome = 'task-prepare-error';
         [debug, left] = ['', -1];
-        matched = (await hunt?.ended(link, { ref: ref('preparing'), failure: prepared })) === true;
+        matched = (await hunt?.ended(link, { ref: ref('preparing'), result: prepared })) === true;
       } else {
         const executed = await run({ job, level: 'task', verb: 'executing', script: job.task.execute, debug });
         if (executed.ok) {
@@ -203,7 +203,7 @@ async function runTask(input: WorkerInput, link: MachineLink, job: Job, run: (c:
           outcome = 'task-error';
           [debug, left] = ['', -1];
         }
-        matched = (await hunt?.ended(link, { ref: ref('executing'), failure: executed })) === true;
+        matched = (await hunt?.ended(link, { ref: ref('executing'), result: executed })) === true;
       }
     }
     if (input.queue.stopping.aborted || link.isLost || abended()) left = -1;
