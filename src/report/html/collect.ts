@@ -95,10 +95,11 @@ export function collectReport(onEnd: (data: ReportData) => void, o: CollectOptio
     const r = open.get(lane);
     if (!r) return;
     open.delete(lane);
+    // A part that did not run (no restore after -abend, only a restore with -restore) takes no time.
     const [t0] = r.t;
-    const t1 = r.t[1] >= 0 ? r.t[1] : rel(at);
-    const t2 = r.t[2] >= 0 ? r.t[2] : Math.max(t1, r.t[1] >= 0 ? rel(at) : t1);
-    const t3 = Math.max(t2, r.t[3] >= 0 ? r.t[3] : rel(at));
+    const t3 = Math.max(t0, r.t[3] >= 0 ? r.t[3] : rel(at));
+    const t2 = Math.min(t3, r.t[2] >= 0 ? r.t[2] : t3);
+    const t1 = Math.min(t2, r.t[1] >= 0 ? r.t[1] : t2);
     runs.push(indexOf(r.job), lane, t0, t1, t2, t3, r.flags);
     const stats = ran.get(r.job) ?? { runs: 0, failed: 0, lane };
     stats.runs++;
