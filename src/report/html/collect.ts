@@ -73,7 +73,9 @@ export function collectReport(onEnd: (data: ReportData) => void, o: CollectOptio
   const laneOf = (name: string, system: string, at: number): number => {
     let i = laneIndex.get(name);
     if (i === undefined) laneIndex.set(name, (i = lanes.push({ name, system, from: rel(at), to: rel(at) }) - 1));
+    // A shared run's merged summary replays events job by job, not in time order.
     const lane = lanes[i]!;
+    lane.from = Math.min(lane.from, rel(at));
     lane.to = Math.max(lane.to, rel(at));
     return i;
   };
