@@ -62,13 +62,15 @@ export function mountTimeline(root: HTMLElement, d: Decoded, onSelect: (job: num
       swatch(LEVEL_COLOURS[0]!, 'project/backend'), swatch(LEVEL_COLOURS[2]!, 'suite'), ' bars: prepare | execute | restore; drag to zoom'));
   root.append(controls, h('div', { class: 'tl-body' }, labels, wrap), tip, band);
 
-  const width = () => Math.max(wrap.clientWidth, 100);
-  const X = (t: number) => ((t - v0) / (v1 - v0)) * width();
-  const T = (x: number) => v0 + (x / width()) * (v1 - v0);
+  // The canvas width, read once per drawing: reading it forces a layout, far too slow per bar.
+  let width = 100;
+  const X = (t: number) => ((t - v0) / (v1 - v0)) * width;
+  const T = (x: number) => v0 + (x / width) * (v1 - v0);
   const laneTop = (i: number) => AXIS_H + i * LANE_H;
 
   function draw(): void {
-    const w = width();
+    width = Math.max(wrap.clientWidth, 100);
+    const w = width;
     const height = AXIS_H + data.lanes.length * LANE_H;
     const dpr = window.devicePixelRatio || 1;
     canvas.width = Math.round(w * dpr);
@@ -139,7 +141,7 @@ export function mountTimeline(root: HTMLElement, d: Decoded, onSelect: (job: num
     const lane = Math.floor((y - AXIS_H) / LANE_H);
     if (lane < 0 || lane >= data.lanes.length) return undefined;
     const t = T(x);
-    const slack = (v1 - v0) * (2 / width());
+    const slack = (v1 - v0) * (2 / width);
     if (y - laneTop(lane) <= BAND_H + 2) {
       for (let at = 0; at < data.levels.length; at += L_SIZE) {
         if (data.levels[at + L.Lane] === lane && data.levels[at + L.Start]! - slack <= t && t <= data.levels[at + L.End]! + slack) return { level: at };
@@ -232,7 +234,9 @@ export function mountTimeline(root: HTMLElement, d: Decoded, onSelect: (job: num
     draw();
   }
 
-  new ResizeObserver(() => draw()).observe(wrap);
+  new ResizeObserver(() => {
+    if (Math.max(wrap.clientWidth, 100) !== width) draw();
+  }).observe(wrap);
   draw();
 
   return {
