@@ -172,6 +172,13 @@ const task = {
     restore: script('Script run after execute, even after failures; it must leave the machine clean.'),
     debug: script('Script run (traced) when prepare or execute fails, to show what went wrong.'),
     artifacts: list('Paths relative to the task directory fetched into -artifacts=DIR after the task.'),
+    instances: {
+      type: ['integer', 'object', 'null'],
+      minimum: 1,
+      description: 'Run the task on this many machines of its system at once, kept in step with SIGNAL, BARRIER, PUBLISH and READ ' +
+        '(see docs/tasks.md); or a map of role names to counts, such as {server: 1, client: 2}.',
+      additionalProperties: { type: 'integer', minimum: 1 },
+    },
     ...timeouts,
     ...selection,
   },

@@ -28,6 +28,19 @@ export interface ScriptRef {
   readonly context: string;
 }
 
+/**
+ * Why a job ends without having run to its end (on its `task-abort`
+ * result): `interrupted` (a signal or a lost stdout before it started),
+ * `abend` (-abend stopped its worker), or `error` (an infrastructure failure:
+ * allocation, connection, a prepare or restore above the task, a lost
+ * worker, a script killed by a second signal).
+ */
+export interface AbortReason {
+  readonly kind: 'interrupted' | 'abend' | 'error';
+  /** One line, e.g. `not run: cannot allocate lxd:ubuntu-22.04: quota exceeded`. */
+  readonly message: string;
+}
+
 export type MachineAction =
   | 'allocating' | 'allocated' | 'connecting' | 'connected' | 'reusing'
   | 'sending' | 'reusing-data' | 'discarding' | 'keeping' | 'reconnected';
@@ -54,6 +67,8 @@ export type RunEvent =
     readonly output: string;
     /** The failure as the original prints it after "Error <verb> <ctx> (<machine>) : ". */
     readonly error?: string;
+    /** The failure in one line: `exit status 1`, an ERROR message, `kill-timeout reached`... */
+    readonly reason?: string;
   })
   /** The debug script's result after a failure. */
   | (ScriptRef & { readonly type: 'debug-output'; readonly output: string; readonly error?: string })
@@ -62,7 +77,7 @@ export type RunEvent =
   /** A job ran (its last repeat ended); failures are in its `script-end` events. */
   | { readonly type: 'job-end'; readonly job: Job; readonly machine: string; readonly outcome: Outcome; readonly durationMs: number }
   /** One entry of the summary; a job may get several (a done per repeat, an abort after a prepare error). */
-  | { readonly type: 'result'; readonly outcome: Outcome; readonly job: Job }
+  | { readonly type: 'result'; readonly outcome: Outcome; readonly job: Job; readonly why?: AbortReason }
   | { readonly type: 'artifacts'; readonly job: Job; readonly dir: string; readonly error?: string }
   /**
    * A flake hunt (-repeat-until): a run failed. A failure that matches ends
@@ -75,6 +90,8 @@ export type RunEvent =
     readonly run: number;
     readonly matched: boolean;
     readonly error: string;
+    /** The failure in one line, as in `script-end`. */
+    readonly reason?: string;
     readonly output: string;
     readonly file?: string;
   })

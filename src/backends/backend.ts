@@ -73,6 +73,11 @@ export interface Backend {
 
 export type BackendFactory = (config: BackendConfig, context: BackendContext) => Backend;
 
+/** A recorded machine that no longer exists (its container or process is gone): its reuse entry is forgotten. */
+export class MachineGoneError extends Error {
+  override readonly name = 'MachineGoneError';
+}
+
 /** Retrying cannot help (a missing image, a FATAL from an adhoc script). */
 export class FatalError extends Error {
   override readonly name = 'FatalError';

@@ -26,7 +26,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Backend as BackendConfig, System } from '../project/types.js';
-import { FatalError, machineName } from './backend.js';
+import { FatalError, MachineGoneError, machineName } from './backend.js';
 import type { Backend, BackendContext, BackendFactory, Machine, ReuseEntry } from './backend.js';
 import { runTool, serverAddressIn, splitCommand, toolError, ToolMissingError, type ToolOptions, type ToolResult } from './host-tool.js';
 import { EARLY_DIAL_MS, readySshMachine, waitSshBanner } from './ssh-ready.js';
@@ -226,7 +226,10 @@ function createContainerBackend(spec: EngineSpec, config: BackendConfig, ctx: Ba
       const name = typeof entry.data?.['name'] === 'string' ? entry.data['name'] : '';
       if (name === '') throw new Error(`cannot reuse ${config.name}:${system.name} at ${entry.address}: no container name in its reuse data`);
       const state = await tool(['inspect', '--format', '{{.State.Running}}', name]);
-      if (state.code !== 0) throw new Error(`cannot reuse container ${name}: ${toolError(state)}`);
+      if (state.code !== 0) {
+        const why = `cannot reuse container ${name}: ${toolError(state)}`;
+        throw /no such (object|container)/i.test(why) ? new MachineGoneError(why) : new Error(why);
+      }
       let earlyUntil = 0;
       if (state.stdout.trim() !== 'true') {
         ctx.log(`Starting stopped container ${config.name}:${system.name} (${name})...`);

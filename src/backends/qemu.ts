@@ -26,7 +26,7 @@ import { closeSync, openSync, readFileSync, realpathSync, statSync, unlinkSync, 
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Backend as BackendConfig, System } from '../project/types.js';
-import { FatalError, machineName } from './backend.js';
+import { FatalError, MachineGoneError, machineName } from './backend.js';
 import type { Backend, BackendContext, Machine, ReuseEntry } from './backend.js';
 import { splitCommand } from './host-tool.js';
 import { chooseAccel, isPortConflict, pickPort, qemuBiosPath, qemuCommand, qemuDevices, qemuImagePath, qemuMemoryMb, type Accel } from './qemu-command.js';
@@ -209,7 +209,7 @@ export function qemuBackend(config: BackendConfig, ctx: BackendContext, deps: Qe
       const pid = Number(entry.data?.['pid']);
       if (!Number.isInteger(pid) || pid <= 0) throw new Error('cannot unmarshal qemu reuse data: no pid');
       const { port } = parseAddress(entry.address);
-      if (!isQemuProcess(pid, port)) throw new Error(`qemu process ${pid} for ${entry.address} is gone`);
+      if (!isQemuProcess(pid, port)) throw new MachineGoneError(`qemu process ${pid} for ${entry.address} is gone`);
       ports.add(port);
       return machineFor(system, pid, entry.address, { username: entry.username ?? 'root', password: entry.password }, 0);
     },

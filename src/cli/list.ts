@@ -4,12 +4,15 @@ import { expandJobs } from '../project/expand.js';
 import { evaluateProject } from '../project/evaluate.js';
 import type { HostRunner } from '../project/evaluate.js';
 import { selectJobs } from '../project/select.js';
-import type { Project } from '../project/types.js';
+import type { Job, Project } from '../project/types.js';
 
 export async function listJobs(project: Project, filter: Filter, runHost: HostRunner): Promise<string> {
   const all = expandJobs(project);
   // The original evaluates $(HOST:...) even for -list, and fails on errors there.
   await evaluateProject(project, all, runHost);
   const jobs = selectJobs(all, filter);
-  return jobs.map((j) => j.name).join('\n') + '\n';
+  return jobs.map(listLine).join('\n') + '\n';
 }
+
+/** A job's line: its name, and for a multi-machine task how many machines run it (the name alone is the filter). */
+const listLine = (job: Job): string => (job.task.instances ? `${job.name} (${job.task.instances.count} instances)` : job.name);

@@ -4,17 +4,8 @@
  * -list or the runner, and turn errors into one line and an exit status
  * (1 for errors and unsuccessful runs, 2 for bad flags, as the original).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import type { Reporter } from '../events.js';
+import { join } from 'node:path';
 import { parseTimeout, TIMEOUT_HINT } from '../project/duration.js';
-import { jsonReporter } from '../report/json.js';
-import { junitReporter } from '../report/junit.js';
-import { htmlReporter } from '../report/html/reporter.js';
-import { History, HISTORY_FILE } from '../run/history.js';
-import type { JobHistory } from '../run/history.js';
-import { ciMarkers } from '../report/ci-markers.js';
-import type { LogMarkers } from '../report/ci-markers.js';
 import { ConfigError, formatWarning } from '../project/errors.js';
 import { parseFilter } from '../project/filter.js';
 import { findProjectFile, loadProject } from '../project/load.js';
@@ -28,6 +19,35 @@ import { progressReporter } from '../report/progress.js';
 import { toRunOptions, UsageError } from './options.js';
 import { SPREAD_FLAGS, USAGE_LINE } from './spread-flags.js';
 import { openQueue, summaryCommand } from './queue.js';
+import { reportFiles } from './report-files.js';
+import type { PastJobs } from './report-files.js';
+import { ciMarkers } from '../report/ci-markers.js';
+import { History, HISTORY_FILE } from '../run/history.js';
+import { EPIPE_STATUS, Stopper } from './stopper.js';
+import { STOP_GRACE_MS } from '../run/runner.js';
+
+/**
+ * stdout and stderr as the rest of main uses them: once the reader is gone
+ * (EPIPE: `spread | head`), writes are dropped instead of crashing, and the
+ * run is told its output is lost (it stops as after a first Ctrl-C).
+ */
+const open = { stdout: true, stderr: true };
+let onOutputLost = (): void => {};
+for (const name of ['stdout', 'stderr'] as const) {
+  process[name].on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+    open[name] = false;
+    if (name === 'stdout') onOutputLost();
+  });
+}
+const out = (text: string): void => {
+  if (open.stdout) process.stdout.write(text);
+};
+const err = (text: string): void => {
+  if (open.stderr) process.stderr.write(text);
+};
+/** Set once a run can be stopped: after it, main exits as soon as it is done. */
+let stopper: Stopper | undefined;
 
 /** Modes that open shells, and so need a terminal. */
 const INTERACTIVE: readonly string[] = ['debug', 'shell', 'shell-before', 'shell-after'];
@@ -36,35 +56,36 @@ async function main(argv: readonly string[]): Promise<number> {
   let parsed;
   try {
     parsed = parseFlags(SPREAD_FLAGS, argv);
-  } catch (err) {
-    if (!(err instanceof FlagError)) throw err;
-    process.stderr.write(`${err.message}\n${formatUsage(SPREAD_FLAGS, USAGE_LINE)}`);
+  } catch (error) {
+    if (!(error instanceof FlagError)) throw error;
+    err(`${error.message}\n${formatUsage(SPREAD_FLAGS, USAGE_LINE)}`);
     return 2;
   }
   if (parsed.help) {
-    process.stdout.write(formatUsage(SPREAD_FLAGS, USAGE_LINE));
+    out(formatUsage(SPREAD_FLAGS, USAGE_LINE));
     return 0;
   }
   const options = toRunOptions(parsed.values);
   const filter = parseFilter(parsed.positional);
   const host = startHostShell();
   const { project, warnings } = loadProject(findProjectFile(process.cwd()), { displayBase: process.cwd(), strict: parsed.values['strict'] === true });
-  for (const w of warnings) process.stderr.write(`warning: ${formatWarning(w)}\n`);
+  for (const w of warnings) err(`warning: ${formatWarning(w)}\n`);
 
   if (parsed.values['list'] === true) {
-    process.stdout.write(await listJobs(project, filter, (cmd) => host.run(cmd)));
+    out(await listJobs(project, filter, (cmd) => host.run(cmd)));
     return 0;
   }
   const queueUrl = typeof parsed.values['queue'] === 'string' && parsed.values['queue'] !== '' ? parsed.values['queue'] : undefined;
   if (parsed.values['summary'] === true && !queueUrl) throw new UsageError('-summary needs -queue=URL: the shared run to sum up');
   if (queueUrl && options.repeatUntil) throw new UsageError('cannot have both -repeat-until and -queue: a flake hunt runs on the machines of one runner');
+  const past = pastJobs(project.dir, options.history);
   // Before anything is packed or allocated: an unreachable queue is one line.
   const sharedRun = queueUrl ? await openQueue(queueUrl, process.env) : undefined;
   if (sharedRun && parsed.values['summary'] === true) {
     try {
       const stop = new AbortController();
       process.once('SIGINT', () => stop.abort());
-      return await summaryCommand({ project, run: sharedRun, write: (text) => process.stdout.write(text), reporters: [...fileReporters(parsed.values), ...htmlReporters(parsed.values, project.dir, options.history)], signal: stop.signal });
+      return await summaryCommand({ project, run: sharedRun, write: out, reporters: reportFiles(parsed.values, process.cwd(), past).reporters, signal: stop.signal });
     } finally {
       await sharedRun.close();
     }
@@ -77,57 +98,50 @@ async function main(argv: readonly string[]): Promise<number> {
   const status = wantsStatusLine() ? new StatusLine(process.stdout) : undefined;
   const gate = status
     ? new TerminalGate(status.write, { hold: () => status.pause(), release: () => status.resume() })
-    : new TerminalGate((text) => process.stdout.write(text));
-  const reporters = [...fileReporters(parsed.values), ...htmlReporters(parsed.values, project.dir, options.history), ...(status ? [progressReporter(status.update)] : [])];
+    : new TerminalGate((text) => out(text));
+  const files = reportFiles(parsed.values, process.cwd(), past);
+  const markers = ciMarkers(process.env);
+  const reporters = [...files.reporters, ...(status ? [progressReporter(status.update)] : [])];
+  const stop = (stopper = new Stopper(durationFromEnv('SPREAD_STOP_GRACE') ?? STOP_GRACE_MS).listen());
+  onOutputLost = () => stop.request('EPIPE');
+  if (!open.stdout) stop.request('EPIPE');
   let code: number;
   try {
     code = await runCommand({
-    project, filter, options, host: (cmd) => host.run(cmd), write: gate.write, reporters,
-    ...withMarkers(ciMarkers(process.env)),
-    ...(dialTimeoutMs !== undefined ? { dialTimeoutMs } : {}),
-    ...(interactive.length > 0 ? { openShell: interactiveShell(gate, process.stdin, process.stdout) } : {}),
-    ...(sharedRun ? { sharedRun } : {}),
+      project, filter, options, host: (cmd) => host.run(cmd), write: gate.write, reporters, stopper: stop,
+      ...(dialTimeoutMs !== undefined ? { dialTimeoutMs } : {}),
+      ...(interactive.length > 0 ? { openShell: interactiveShell(gate, process.stdin, process.stdout) } : {}),
+      ...(sharedRun ? { sharedRun } : {}),
+      ...(markers ? { markers } : {}),
     });
   } finally {
     status?.close();
+    stop.dispose();
     await sharedRun?.close();
   }
-  if (code !== 0) process.stderr.write('error: unsuccessful run\n');
+  for (const line of files.errors) err(`error: ${line}\n`);
+  if (files.errors.length > 0 && code === 0) code = 1;
+  if (stop.outputLost) {
+    err('error: standard output closed (EPIPE): the run was cut short\n');
+    return EPIPE_STATUS;
+  }
+  if (code !== 0) err('error: unsuccessful run\n');
   return code;
 }
-
-const withMarkers = (markers: LogMarkers | undefined) => (markers ? { markers } : {});
 
 /** A live status line on an interactive terminal, unless CI or SPREAD_NO_PROGRESS says otherwise. */
 const wantsStatusLine = (): boolean =>
   process.stdout.isTTY === true && process.env['CI'] !== 'true' && !process.env['SPREAD_NO_PROGRESS'] && process.env['TERM'] !== 'dumb';
 
-/** -junit and -json: reports written when the run ends. */
-function fileReporters(values: Record<string, unknown>): Reporter[] {
-  const reporters: Reporter[] = [];
-  const junit = values['junit'];
-  const json = values['json'];
-  if (typeof junit === 'string' && junit !== '') reporters.push(junitReporter((xml) => writeFileSync(junit, xml)));
-  if (typeof json === 'string' && json !== '') reporters.push(jsonReporter((text) => writeFileSync(json, text)));
-  return reporters;
+/** What history knew of each job before this run, for -html (none with -history=false). */
+function pastJobs(projectDir: string, history: boolean): PastJobs | undefined {
+  if (!history) return undefined;
+  const known = History.load(join(projectDir, HISTORY_FILE));
+  return (name) => {
+    const h = known.past(name);
+    return h ? { recent: h.recent, ...(h.ms !== undefined ? { durationMs: h.ms } : {}) } : undefined;
+  };
 }
-
-/** -html: the report, with what history knew of each job before this run. */
-function htmlReporters(values: Record<string, unknown>, projectDir: string, history: boolean): Reporter[] {
-  const file = values['html'];
-  if (typeof file !== 'string' || file === '') return [];
-  const past = history ? History.load(join(projectDir, HISTORY_FILE)) : undefined;
-  return [htmlReporter({
-    file,
-    write: (html) => {
-      mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(file, html);
-    },
-    ...(past ? { past: (name: string) => pastJob(past.past(name)) } : {}),
-  })];
-}
-
-const pastJob = (h: JobHistory | undefined) => (h ? { recent: h.recent, ...(h.ms !== undefined ? { durationMs: h.ms } : {}) } : undefined);
 
 /** A duration from the environment (`30s`, `2m`), or undefined when unset; a bad value is a usage error. */
 function durationFromEnv(name: string): number | undefined {
@@ -141,14 +155,16 @@ function durationFromEnv(name: string): number | undefined {
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    // A stopped run ends now: a connection or a discard still winding down must not hold it past its bound.
+    if (stopper?.cause !== undefined) process.exit(code);
   },
-  (err: unknown) => {
-    if (err instanceof ConfigError || err instanceof UsageError) {
-      process.stderr.write(`error: ${err.message}\n`);
+  (error: unknown) => {
+    if (error instanceof ConfigError || error instanceof UsageError) {
+      err(`error: ${error.message}\n`);
     } else {
-      const e = err as Error;
-      process.stderr.write(`error: ${e?.message ?? String(err)}\n`);
-      if (process.env['SPREAD_DEBUG_STACK']) process.stderr.write(`${e?.stack}\n`);
+      const e = error as Error;
+      err(`error: ${e?.message ?? String(error)}\n`);
+      if (process.env['SPREAD_DEBUG_STACK']) err(`${e?.stack}\n`);
     }
     process.exitCode = 1;
   },

@@ -33,6 +33,8 @@ export function toRunOptions(v: FlagValues): RunOptions {
       throw new UsageError(`-repeat-until: invalid regular expression ${JSON.stringify(until)}: ${(err as Error).message}`);
     }
   }
+  const instance = v['instance'] as number | undefined;
+  if (instance !== undefined && instance < 1) throw new UsageError(`-instance must be 1 or more, not ${instance}`);
   return {
     password: (v['pass'] as string | undefined) || randomBytes(8).toString('hex'),
     verbosity: on('vv') ? 2 : on('v') ? 1 : 0,
@@ -48,5 +50,6 @@ export function toRunOptions(v: FlagValues): RunOptions {
     ...(repeatUntil ? { repeatUntil } : {}),
     gc: on('gc'),
     history: v['history'] !== false,
+    ...(instance !== undefined ? { shellInstance: instance } : {}),
   };
 }

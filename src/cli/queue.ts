@@ -69,7 +69,8 @@ export async function summaryCommand(input: SummaryInput): Promise<number> {
   if (stored.leftover.length > 0) {
     emit({ type: 'log', level: 'info', message: `${stored.leftover.length} job${stored.leftover.length === 1 ? '' : 's'} of the run never ran: no runner was left to take them.` });
   }
-  for (const i of stored.leftover) emit({ type: 'result', outcome: 'task-abort', job: jobs[i]! });
+  // Infrastructure, not the tasks: every runner that could have run them stopped or was lost.
+  for (const i of stored.leftover) emit({ type: 'result', outcome: 'task-abort', job: jobs[i]!, why: { kind: 'error', message: 'not run: no runner of the shared run was left to take it' } });
   emit({ type: 'run-end', interrupted: stored.leftover.length > 0 });
   for (const r of reporters) await r.close?.();
   return isSuccessful(summarize(events)) ? 0 : 1;

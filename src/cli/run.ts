@@ -1,7 +1,9 @@
 /**
- * `spread [filters]`: run the selected jobs and print the summary. Ctrl-C
- * once stops handing out jobs (running scripts, restores and discards go
- * on); twice kills running scripts too (machines are still discarded).
+ * `spread [filters]`: run the selected jobs and print the summary. The
+ * Stopper turns signals into the two stop levels (see stopper.ts): once
+ * stops handing out jobs (running scripts, restores and discards go on);
+ * twice kills running scripts too (machines are still discarded, within a
+ * bound).
  */
 import { fanOut } from '../events.js';
 import type { Reporter, RunEvent } from '../events.js';
@@ -19,6 +21,7 @@ import type { RunOptions } from '../run/options.js';
 import { runJobs } from '../run/runner.js';
 import type { OpenShell } from '../run/level-script.js';
 import type { SharedRun } from '../store/store.js';
+import { Stopper } from './stopper.js';
 
 export interface RunCommandInput {
   /** How long to keep trying to reach a machine, in ms (`SPREAD_DIAL_TIMEOUT`). */
@@ -33,6 +36,8 @@ export interface RunCommandInput {
   readonly openShell?: OpenShell;
   /** Folds and annotations for the CI the run is in. */
   readonly markers?: LogMarkers;
+  /** Signals and a lost output, already listening; without it the run cannot be stopped. */
+  readonly stopper?: Stopper;
   /** A run shared with other runners (-queue). */
   readonly sharedRun?: SharedRun;
 }
@@ -40,6 +45,7 @@ export interface RunCommandInput {
 /** Resolves to the exit status: 0 for a successful run, 1 otherwise. */
 export async function runCommand(input: RunCommandInput): Promise<number> {
   const { project, options } = input;
+  const stopper = input.stopper ?? new Stopper();
   const all = expandJobs(project);
   const evaluated = await evaluateProject(project, all, input.host);
   const jobs = selectJobs(all, input.filter);
@@ -52,35 +58,24 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
     { result: (e) => void events.push(e), artifacts: (e) => void events.push(e) },
     ...(input.reporters ?? []),
   ]);
-
-  emit({ type: 'log', level: 'verbose', message: `Found ${project.file}.` });
-  const stopping = new AbortController();
-  const abort = new AbortController();
-  let interrupts = 0;
-  const onInterrupt = () => {
-    interrupts++;
-    if (interrupts === 1) {
-      emit({ type: 'log', level: 'info', message: 'Interrupted: finishing running jobs, restoring and discarding (Ctrl-C again to kill running scripts)...' });
-      stopping.abort();
-    } else if (interrupts === 2) {
-      emit({ type: 'log', level: 'info', message: 'Interrupted again: killing running scripts...' });
-      abort.abort();
-    }
+  // Once the run has ended (perhaps cut short by the bound after a second
+  // signal), late events from scripts still winding down are dropped.
+  let ended = false;
+  const guarded = (e: RunEvent) => {
+    if (ended) return;
+    if (e.type === 'run-end') ended = true;
+    emit(e);
   };
-  process.on('SIGINT', onInterrupt);
-  process.on('SIGTERM', onInterrupt);
-  try {
-    const timing = input.dialTimeoutMs !== undefined ? { dialTimeoutMs: input.dialTimeoutMs } : undefined;
-    const result = await runJobs({
-      project, jobs, evaluated, options, emit, stopping: stopping.signal, abort: abort.signal,
-      ...(timing ? { timing } : {}), ...(input.openShell ? { openShell: input.openShell } : {}),
-      ...(input.sharedRun ? { sharedRun: input.sharedRun } : {}),
-    });
-    if (quiet) return result.failed ? 1 : 0;
-    const ok = isSuccessful(summarize(events)) && !result.failed && !events.some((e) => e.type === 'artifacts' && e.error !== undefined);
-    return ok ? 0 : 1;
-  } finally {
-    process.off('SIGINT', onInterrupt);
-    process.off('SIGTERM', onInterrupt);
-  }
+
+  guarded({ type: 'log', level: 'verbose', message: `Found ${project.file}.` });
+  stopper.say = (message) => guarded({ type: 'log', level: 'info', message });
+  const timing = input.dialTimeoutMs !== undefined ? { dialTimeoutMs: input.dialTimeoutMs } : undefined;
+  const result = await runJobs({
+    project, jobs, evaluated, options, emit: guarded, stopping: stopper.stopping.signal, abort: stopper.abort.signal, stopGraceMs: stopper.graceMs,
+    ...(timing ? { timing } : {}), ...(input.openShell ? { openShell: input.openShell } : {}),
+    ...(input.sharedRun ? { sharedRun: input.sharedRun } : {}),
+  });
+  if (quiet) return result.failed ? 1 : 0;
+  const ok = isSuccessful(summarize(events)) && !result.failed && !events.some((e) => e.type === 'artifacts' && e.error !== undefined);
+  return ok ? 0 : 1;
 }

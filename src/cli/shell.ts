@@ -44,10 +44,10 @@ export class TerminalGate {
 }
 
 export function interactiveShell(gate: TerminalGate, stdin: NodeJS.ReadStream, stdout: NodeJS.WriteStream): OpenShell {
-  return ({ link, dir, env }) =>
+  return ({ link, dir, env, sync }) =>
     gate.exclusive(async () => {
       await link.session.exec({
-        script: renderShell({ dir, env, sudo: link.sudo }),
+        script: renderShell({ dir, env, sudo: link.sudo, ...(sync ? { sync } : {}) }),
         tty: { stdin, stdout, columns: stdout.columns ?? 80, rows: stdout.rows ?? 24 },
       });
     });

@@ -29,6 +29,7 @@ export const SPREAD_FLAGS: readonly FlagSpec[] = [
   { name: 'html', kind: 'string', arg: 'file', help: 'Also write an HTML report (timeline, failures, flaky and slowest jobs) to this file' },
   { name: 'queue', kind: 'string', arg: 'url', help: 'Share the run with other runners through Redis: redis://HOST[:PORT][/DB]/RUN (see docs/shared-queue.md)' },
   { name: 'summary', kind: 'bool', help: 'With -queue: wait for the shared run to end, then print its merged summary and write its reports' },
+  { name: 'instance', kind: 'int', arg: 'n', help: 'Which instance of a multi-machine task -debug and -shell open their shell on (default: every failing one for -debug, the first for -shell)' },
 ];
 
 export const USAGE_LINE = 'Usage: spread [flags] [filter ...]\n\nFilters select jobs named backend:system:suite/task:variant (see docs/filters.md).';

@@ -8,7 +8,8 @@
  */
 import { envVariants } from './env.js';
 import { evalLists, ListState } from './list-algebra.js';
-import type { Backend, Job, Project, Suite, System, Task } from './types.js';
+import { ConfigError } from './errors.js';
+import type { Backend, Instances, Job, Project, Suite, System, Task } from './types.js';
 
 export function expandJobs(project: Project): Job[] {
   const jobs: Job[] = [];
@@ -38,6 +39,7 @@ export function expandJobs(project: Project): Job[] {
         for (const sysname of sysnames) {
           const system = bsystems.get(sysname);
           if (!system) continue; // a name from a suite or task list that this backend lacks
+          if (task.instances && task.instances.count > system.workers) throw tooFewWorkers(task, task.instances, system);
           const priority = task.priority ?? suite.priority ?? system.priority ?? backend.priority ?? 0;
           const base = `${bname}:${sysname}:${task.name}`;
           for (const variant of variants.of(backend, system, suite, taskVariants)) {
@@ -55,6 +57,14 @@ export function expandJobs(project: Project): Job[] {
   }
   return jobs;
 }
+
+/**
+ * The instances of a multi-machine task run at once, one per worker of its
+ * system: with fewer workers they could never start together.
+ */
+const tooFewWorkers = (task: Task, instances: Instances, system: System): ConfigError =>
+  new ConfigError(`${task.name} runs on ${instances.count} machines at once (instances) but system ${system.backend}:${system.name} has ` +
+    `${system.workers} worker${system.workers === 1 ? '' : 's'} (set workers: ${instances.count} or more on the system, or leave it out of the task's systems)`, instances.where);
 
 const plus = (names: readonly string[]): string[] => names.map((n) => `+${n}`);
 

@@ -22,10 +22,13 @@ export function spreadVars(job: Job, remotePath: string): Env {
   ];
 }
 
-/** `remotePath`: the project's path on the machine, when it differs from `path` (local backend, `$SPREAD_WORKER`). */
-export function jobEnv(job: Job, evaluated: Evaluated, remotePath: string = evaluated.remotePath): Env {
+/**
+ * `remotePath`: the project's path on the machine, when it differs from `path` (local backend, `$SPREAD_WORKER`).
+ * `instance`: the variables of one instance of a multi-machine job, after the SPREAD_* block (so values can use them).
+ */
+export function jobEnv(job: Job, evaluated: Evaluated, remotePath: string = evaluated.remotePath, instance: Env = []): Env {
   const composed = composeEnv([
-    spreadVars(job, remotePath),
+    instance.length > 0 ? [...spreadVars(job, remotePath), ...instance] : spreadVars(job, remotePath),
     evaluated.env(job.project.env),
     evaluated.env(job.backend.env),
     evaluated.env(job.system.env),

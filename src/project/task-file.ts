@@ -11,8 +11,8 @@ import { FieldReader } from './field-reader.js';
 import { cleanPath, TASK_NAME } from './names.js';
 import { checkSchema } from './schema-check.js';
 import { checkSelectionLists } from './selection-lists.js';
-import type { Task, Where } from './types.js';
-import { isMap, parseYaml } from './yaml-source.js';
+import type { Instances, Task, Where } from './types.js';
+import { isMap, isScalar, parseYaml } from './yaml-source.js';
 
 export interface TaskOptions {
   readonly backendNames: readonly string[];
@@ -61,11 +61,13 @@ function readTask(entry: TaskEntry & { kind: 'file' }, text: string, o: TaskOpti
     }
   }
   const samples = r.int('samples') ?? 0;
+  const instances = readInstances(r, name);
   return {
     name, suite: entry.suite, summary, details: r.str('details'), ...lists,
     env: r.env(), samples: samples === 0 ? 1 : samples,
     prepare: r.script('prepare'), restore: r.script('restore'), execute: r.str('execute'), debug: r.script('debug'),
     artifacts,
+    ...(instances ? { instances } : {}),
     warnTimeout: r.timeout('warn-timeout'), killTimeout: r.timeout('kill-timeout'),
     priority: r.int('priority'), manual: r.bool('manual'),
     where: top,
@@ -81,4 +83,37 @@ function isCleanRelative(path: string): boolean {
   const p = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
   if (p.startsWith('/') || p === '..' || p.startsWith('../')) return false;
   return p === cleanPath(p);
+}
+
+const ROLE_NAME = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/;
+
+/**
+ * `instances: N` (N machines, told apart by $SPREAD_INSTANCE) or
+ * `instances: {server: 1, client: 2}` (the same, with $SPREAD_ROLE naming
+ * each one's part, instances numbered in the order the roles are written).
+ * One instance is an ordinary task.
+ */
+function readInstances(r: FieldReader, task: string): Instances | undefined {
+  const node = r.raw('instances');
+  if (node === null || (isScalar(node) && node.value === null)) return undefined;
+  const where = r.where('instances');
+  const hint = '(use a whole number of machines such as 3, or roles with counts such as {server: 1, client: 2})';
+  const roles: string[] = [];
+  let count: number;
+  if (isMap(node)) {
+    const map = r.map('instances');
+    for (const [role, , at] of map.entries()) {
+      if (!ROLE_NAME.test(role)) throw new ConfigError(`${task} has invalid role name ${JSON.stringify(role)} in instances (use lower case letters and digits, with - between them)`, at);
+      const n = map.int(role);
+      if (n === undefined || n < 1) throw new ConfigError(`${task} needs a count of 1 or more for role ${JSON.stringify(role)} in instances`, map.where(role));
+      for (let i = 0; i < n; i++) roles.push(role);
+    }
+    count = roles.length;
+    if (count === 0) throw new ConfigError(`${task} has no roles in instances ${hint}`, where);
+  } else {
+    const n = r.int('instances');
+    if (n === undefined || n < 1) throw new ConfigError(`${task} has invalid instances ${hint}`, where);
+    count = n;
+  }
+  return count > 1 ? { count, roles, where } : undefined;
 }

@@ -152,6 +152,18 @@ export interface Task extends Timeouts, Selection {
   readonly execute: string;
   readonly debug: string;
   readonly artifacts: readonly string[];
+  /** Set for a multi-machine task (`instances:` of 2 or more): see docs/tasks.md. */
+  readonly instances?: Instances;
+  readonly where: Where;
+}
+
+/** `instances: N` or `instances: {role: count, ...}`: the task runs on N machines at once. */
+export interface Instances {
+  /** How many machines run the task together (2 or more). */
+  readonly count: number;
+  /** The role of each instance in order (`instances: {server: 1, client: 2}` gives server, client, client); empty for `instances: N`. */
+  readonly roles: readonly string[];
+  /** Where `instances:` is written. */
   readonly where: Where;
 }
 

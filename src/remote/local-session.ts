@@ -13,6 +13,7 @@
  * mode on a local TTY meanwhile). Window size is set once at start.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
@@ -48,6 +49,7 @@ export function localSession(opts: LocalSessionOptions): Session {
   let scratch: Promise<string> | undefined;
   let closed = false;
   const running = new Set<ChildProcess>();
+  const servers: net.Server[] = [];
 
   const scriptFile = async (script: string): Promise<string> => {
     scratch ??= mkdtemp(join(tmpdir(), 'spread-local-'));
@@ -187,9 +189,18 @@ export function localSession(opts: LocalSessionOptions): Session {
     onClose() {
       // Nothing to lose: there is no connection.
     },
+    // This machine is the runner's: a listener on its loopback is all a forward needs.
+    async forwardIn(onConnection) {
+      if (closed) throw new Error(`session ${opts.label} is closed`);
+      const server = net.createServer(onConnection);
+      await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', () => resolve()));
+      servers.push(server);
+      return (server.address() as net.AddressInfo).port;
+    },
     async close() {
       if (closed) return;
       closed = true;
+      for (const server of servers) server.close();
       for (const child of running) killGroup(child);
       const dir = await scratch?.catch(() => undefined);
       if (dir) await rm(dir, { recursive: true, force: true });

@@ -5,7 +5,7 @@
  * subshell reading /dev/null. Pure functions, checked with golden files.
  */
 import type { Env } from '../project/types.js';
-import { FIXED_EXPORTS, LOCAL_HELPERS, REMOTE_HELPERS } from './helpers.js';
+import { FIXED_EXPORTS, LOCAL_HELPERS, REMOTE_HELPERS, SYNC_HELPERS } from './helpers.js';
 
 /**
  * `export K="V"`, or `export K=V` when V is empty or starts with a quote.
@@ -24,13 +24,15 @@ export interface RenderOptions {
   readonly sudo?: boolean;
   /** `set -x` after the exports (the original traces every job script). @default true */
   readonly trace?: boolean;
+  /** Define the sync helpers (SIGNAL, BARRIER, ...): a task script of a multi-machine job. @default false */
+  readonly sync?: boolean;
 }
 
 export function renderScript(o: RenderOptions): string {
   const lines = ['set -eu'];
   if (o.dir) lines.push(`cd "${o.dir}"`);
   if (o.sudo) lines.push('unset SUDO_COMMAND', 'unset SUDO_USER', 'unset SUDO_UID', 'unset SUDO_GID');
-  lines.push(...REMOTE_HELPERS, ...FIXED_EXPORTS, ...o.env.map(exportLine));
+  lines.push(...REMOTE_HELPERS, ...(o.sync ? SYNC_HELPERS : []), ...FIXED_EXPORTS, ...o.env.map(exportLine));
   if (o.trace ?? true) lines.push('set -x');
   lines.push('', '(', o.script.trim(), ') < /dev/null', '');
   return lines.join('\n');
@@ -50,8 +52,8 @@ export function renderLocalScript(o: { readonly script: string; readonly env: En
  * Exported into the environment rather than written to root's .bashrc
  * (the original truncates it), so the machine's files are left alone.
  */
-export function renderShell(o: { readonly dir: string; readonly env: Env; readonly sudo?: boolean }): string {
-  const rcLines = [...REMOTE_HELPERS.slice(2), ...FIXED_EXPORTS, ...o.env.map(exportLine),
+export function renderShell(o: { readonly dir: string; readonly env: Env; readonly sudo?: boolean; readonly sync?: boolean }): string {
+  const rcLines = [...REMOTE_HELPERS.slice(2), ...(o.sync ? SYNC_HELPERS : []), ...FIXED_EXPORTS, ...o.env.map(exportLine),
     'export PS1="\\$SPREAD_BACKEND:\\$SPREAD_SYSTEM \\${PWD/#\\$SPREAD_PATH/...}# "'];
   const lines = ['set -eu', `cd "${o.dir}"`];
   if (o.sudo) lines.push('unset SUDO_COMMAND SUDO_USER SUDO_UID SUDO_GID');

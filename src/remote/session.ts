@@ -4,7 +4,7 @@
  * artifacts back. Implemented over SSH (ssh-session.ts) and on this machine
  * (local-session.ts). Everything above this interface is transport-agnostic.
  */
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 
 export interface ExecRequest {
   /**
@@ -53,6 +53,14 @@ export interface Session {
    * globs allowed, missing paths ignored).
    */
   download(dir: string, paths: readonly string[]): Promise<Readable>;
+  /**
+   * Listen on the machine's loopback (127.0.0.1, a port it picks) and hand
+   * each connection made there to `onConnection`: a reverse forward over the
+   * existing connection, so nothing is opened to the network. Resolves to
+   * the port; the listener ends with the session. Used by the sync helpers
+   * of multi-machine tasks.
+   */
+  forwardIn?(onConnection: (stream: Duplex) => void): Promise<number>;
   /** Fires once if the connection drops. */
   onClose(listener: () => void): void;
   /** Close the connection; idempotent. */

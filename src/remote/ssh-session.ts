@@ -17,7 +17,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import net from 'node:net';
-import { PassThrough, Readable } from 'node:stream';
+import { type Duplex, PassThrough, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { Client, type ClientChannel, type PseudoTtyOptions } from 'ssh2';
 import { Agent } from './ssh-agent.js';
@@ -59,7 +59,19 @@ const untilAborted = <T>(p: Promise<T>, signal?: AbortSignal): Promise<T | undef
   });
 };
 
-/** Connect and authenticate; rejects with a plain Error (the caller decides whether to retry). */
+/**
+ * A dial that retrying cannot help: the password or user was refused, the
+ * two sides share no key exchange or host key algorithm, or what answered
+ * is not an SSH server. Its message is one line, ready for the log.
+ */
+export class DialRefusedError extends Error {
+  override readonly name = 'DialRefusedError';
+}
+
+/**
+ * Connect and authenticate; rejects with a DialRefusedError when retrying
+ * cannot help, else a plain Error (the caller decides whether to retry).
+ */
 export async function dialSsh(opts: SshDialOptions): Promise<Session> {
   const { host, port } = parseAddress(opts.address);
   const username = opts.username || 'root';
@@ -87,6 +99,7 @@ export async function dialSsh(opts: SshDialOptions): Promise<Session> {
     const settle = (err?: Error) => {
       opts.signal?.removeEventListener('abort', onAbort);
       client.off('ready', onReady).off('error', onError);
+      sock.emit = emit;
       if (!err) return resolve();
       client.on('error', () => {});
       sock.destroy();
@@ -94,8 +107,29 @@ export async function dialSsh(opts: SshDialOptions): Promise<Session> {
     };
     const onAbort = () => settle(fail('dial aborted'));
     const onReady = () => settle();
-    const onError = (e: Error & { level?: string }) =>
-      settle(fail(e.level === 'client-authentication' ? `cannot authenticate as ${username}` : e.message));
+    // What the server said first: a peer that closes before saying anything
+    // may be a port forwarder whose target is not up yet (worth a retry);
+    // one that said something other than SSH- is not an SSH server.
+    // The bytes are read off ssh2's own 'data' events (a listener of ours
+    // would start the flow before ssh2 listens), for the first KiB only.
+    let greeting = '';
+    const emit = sock.emit;
+    sock.emit = function (this: net.Socket, event: string | symbol, ...args: unknown[]): boolean {
+      if (event === 'data') {
+        greeting += (args[0] as Buffer).toString('latin1');
+        if (greeting.length > 1024 || /^SSH-/m.test(greeting)) sock.emit = emit;
+      }
+      return (emit as (event: string | symbol, ...args: unknown[]) => boolean).call(this, event, ...args);
+    };
+    const refused = (why: string) => new DialRefusedError(`cannot connect to ${opts.address}: ${why}`);
+    const onError = (e: Error & { level?: string }) => {
+      if (e.level === 'client-authentication') return settle(refused(`cannot authenticate as ${username}: password refused`));
+      if (e.level === 'handshake') return settle(refused(e.message));
+      if (greeting !== '' && !/^SSH-/m.test(greeting)) {
+        return settle(refused(`not an SSH server (it said ${JSON.stringify(greeting.split(/\r?\n/)[0]!.slice(0, 60))})`));
+      }
+      settle(fail(e.message));
+    };
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     client.on('ready', onReady).on('error', onError);
     client.connect({
@@ -175,6 +209,31 @@ class SshSession implements Session {
     if (current?.alive) return current;
     this.agent = this.openChannel().then((ch) => Agent.start(ch));
     return this.agent;
+  }
+
+  // sshd listens on the machine's loopback (GatewayPorts is off by default) and sends connections back over this one.
+  forwardIn(onConnection: (stream: Duplex) => void): Promise<number> {
+    if (this.lost) return Promise.reject(this.lost);
+    return new Promise((resolve, reject) => {
+      const ask = (cb: (err: Error | undefined, port: number) => void) => {
+        try {
+          this.client.forwardIn('127.0.0.1', 0, cb);
+        } catch (err) {
+          cb(err as Error, 0);
+        }
+      };
+      ask((err, port) => {
+        if (err) {
+          reject(new Error(`cannot forward a port on ${this.address} back to spread: ${err.message} (sshd must allow it: AllowTcpForwarding yes)`));
+          return;
+        }
+        // Each forward answers its own port only (a session asks for one).
+        this.client.on('tcp connection', (info, accept) => {
+          if (info.destPort === port) onConnection(accept());
+        });
+        resolve(port);
+      });
+    });
   }
 
   async upload(tarGz: Readable, dir: string): Promise<void> {

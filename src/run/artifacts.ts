@@ -12,10 +12,11 @@ import { extractArtifacts } from './artifacts-extract.js';
 import type { WorkerEnv } from './level-script.js';
 import type { MachineLink } from './machine-link.js';
 
-export async function fetchArtifacts(link: MachineLink, w: WorkerEnv, job: Job): Promise<void> {
+/** `sub`: a directory under the job's, one per instance of a multi-machine job. */
+export async function fetchArtifacts(link: MachineLink, w: WorkerEnv, job: Job, sub?: string): Promise<void> {
   const root = w.options.artifacts;
   if (!root || job.task.artifacts.length === 0) return;
-  const dir = join(root, job.name);
+  const dir = sub ? join(root, job.name, sub) : join(root, job.name);
   w.emit({ type: 'log', level: 'info', message: `Fetching artifacts of ${job.name}...` });
   try {
     mkdirSync(dir, { recursive: true });

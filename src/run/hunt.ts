@@ -119,21 +119,24 @@ export class Hunt {
    * is then over, and the caller keeps the machine as it is (no restore).
    */
   async ended(link: MachineLink, end: RunEnd): Promise<boolean> {
+    const { result: failure, ref } = end;
+    // A run killed by a second signal neither passed nor failed: it is not counted.
+    if (failure.interrupted) return false;
     this.runs++;
     this.machines.add(link.label);
-    const { result: failure, ref } = end;
     if (failure.ok) return false;
     this.failures++;
     const run = this.runs;
     const error = failure.error ?? '';
+    const why = failure.reason !== undefined ? { reason: failure.reason } : {};
     const matched = !this.match && (this.o.until.test(failure.output) || this.o.until.test(error));
     if (!matched) {
       const file = this.save(ref, run, error, failure.output);
-      this.o.emit({ type: 'hunt-failure', ...ref, run, matched, error, output: failure.output, ...(file ? { file } : {}) });
+      this.o.emit({ type: 'hunt-failure', ...ref, run, matched, error, ...why, output: failure.output, ...(file ? { file } : {}) });
       return false;
     }
     this.match = { job: ref.job, link, atMs: this.now() - this.startedAt, kept: false };
-    this.o.emit({ type: 'hunt-failure', ...ref, run, matched, error, output: failure.output });
+    this.o.emit({ type: 'hunt-failure', ...ref, run, matched, error, ...why, output: failure.output });
     await this.hold(link, ref.job);
     return true;
   }

@@ -30,8 +30,8 @@ export class Sequence {
   }
 }
 
-/** An interactive shell on the machine, for -debug and -shell modes (wired by the CLI). */
-export type OpenShell = (o: { link: MachineLink; job: Job; dir: string; env: Env; why: string }) => Promise<void>;
+/** An interactive shell on the machine, for -debug and -shell modes (wired by the CLI); `sync`: with the sync helpers. */
+export type OpenShell = (o: { link: MachineLink; job: Job; dir: string; env: Env; why: string; sync?: boolean }) => Promise<void>;
 
 export interface WorkerEnv {
   readonly emit: Emit;
@@ -50,12 +50,30 @@ export interface LevelCall {
   readonly script: string;
   /** Run (traced) after a failure; '' for none. */
   readonly debug: string;
+  /** A task script of one instance of a multi-machine job (run/group.ts). */
+  readonly instance?: InstanceCall;
+}
+
+/** A script run for one instance of a multi-machine job, at any level. */
+export interface InstanceCall {
+  /** SPREAD_INSTANCE and friends. */
+  readonly vars: Env;
+  /** Task scripts: shown instead of the job name, `<job> instance 2/3`. */
+  readonly context?: string;
+  /** Task scripts: the sync helpers' variables on the link's current session (a reboot changes it). */
+  readonly syncEnv?: (link: MachineLink) => Promise<Env>;
+  /** Whether -debug/-shell shells open on this instance (-instance picks one). @default true */
+  readonly interactive?: boolean;
 }
 
 export interface LevelResult {
   readonly ok: boolean;
   readonly output: string;
   readonly error?: string;
+  /** The failure in one line (for reports). */
+  readonly reason?: string;
+  /** Killed by a second signal: the script did not fail on its own. */
+  readonly interrupted?: boolean;
 }
 
 export const contextOf = (job: Job, level: Level): string =>
@@ -69,17 +87,22 @@ export async function runLevel(link: MachineLink, w: WorkerEnv, call: LevelCall)
   const script = call.script.trim();
   if (script === '') return { ok: true, output: '' };
   const { job, level, verb } = call;
-  const ref: ScriptRef = { machine: link.label, job, level, verb, context: contextOf(job, level) };
+  const ref: ScriptRef = { machine: link.label, job, level, verb, context: call.instance?.context ?? contextOf(job, level) };
+  // After a second signal nothing new starts, restores included: the run is being cut short.
+  if (w.abort.aborted) {
+    w.emit({ type: 'log', level: 'verbose', message: `Skipping ${verb} ${ref.context} (${ref.machine}): interrupted.` });
+    return { ok: false, output: '', error: 'interrupted', reason: 'interrupted', interrupted: true };
+  }
   const dir = dirOf(link, job, level);
   // SPREAD_PATH is the project's path on this machine.
-  const env = jobEnv(job, w.evaluated, link.remotePath);
-  const interaction = w.options.interaction;
+  const env = jobEnv(job, w.evaluated, link.remotePath, call.instance?.vars);
+  const interaction = call.instance?.interactive === false ? { kind: 'none' as const } : w.options.interaction;
   const around = interaction.kind === 'shell-around' ? interaction : { before: false, after: false };
   const sequence = verb === 'executing' ? { index: w.sequence.of(job), total: w.sequence.total } : undefined;
   w.emit({ type: 'script-start', ...ref, script, env, ...(sequence ? { sequence } : {}) });
 
   if (verb === 'executing' && (interaction.kind === 'shell' || around.before)) {
-    await shell(link, w, job, dir, env, `Starting shell instead of ${verb} ${job.name}...`);
+    await shell(link, w, job, dir, env, `Starting shell instead of ${verb} ${ref.context}...`, call.instance);
     if (interaction.kind === 'shell') {
       w.emit({ type: 'script-end', ...ref, ok: true, durationMs: 0, output: '' });
       return { ok: true, output: '' };
@@ -88,23 +111,28 @@ export async function runLevel(link: MachineLink, w: WorkerEnv, call: LevelCall)
 
   const started = Date.now();
   const { warnMs, killMs } = timeoutsFor(job, level);
-  const result = await runWithReboots(link, w, ref, { script, dir, env, warnMs, killMs });
-  w.emit({ type: 'script-end', ...ref, ok: result.ok, durationMs: Date.now() - started, output: result.output, ...(result.error !== undefined ? { error: result.error } : {}) });
+  const result = await runWithReboots(link, w, ref, { script, dir, env, warnMs, killMs, ...(call.instance?.syncEnv ? { syncEnv: call.instance.syncEnv } : {}) });
+  w.emit({
+    type: 'script-end', ...ref, ok: result.ok, durationMs: Date.now() - started, output: result.output,
+    ...(result.error !== undefined ? { error: result.error } : {}), ...(result.reason !== undefined ? { reason: result.reason } : {}),
+  });
 
   if (!result.ok) {
     if (call.debug.trim() !== '' && !link.isLost && !w.abort.aborted) await runDebug(link, w, ref, { script: call.debug, dir, env, warnMs, killMs });
-    if (interaction.kind === 'debug' || around.after) await shell(link, w, job, dir, env, 'Starting shell to debug...');
+    if (interaction.kind === 'debug' || around.after) await shell(link, w, job, dir, env, 'Starting shell to debug...', call.instance);
   } else if (verb === 'executing' && around.after) {
-    await shell(link, w, job, dir, env, `Starting shell after ${verb} ${job.name}...`);
+    await shell(link, w, job, dir, env, `Starting shell after ${verb} ${ref.context}...`, call.instance);
   }
   return result;
 }
 
-async function shell(link: MachineLink, w: WorkerEnv, job: Job, dir: string, env: Env, why: string): Promise<void> {
+export async function shell(link: MachineLink, w: WorkerEnv, job: Job, dir: string, env: Env, why: string, instance?: InstanceCall): Promise<void> {
   if (!w.openShell || link.isLost) return;
   w.emit({ type: 'log', level: 'info', message: why });
   try {
-    await w.openShell({ link, job, dir, env, why });
+    // An instance's shell has the sync helpers, so a person can play its part.
+    const synced = instance?.syncEnv ? [...env, ...(await instance.syncEnv(link))] : env;
+    await w.openShell({ link, job, dir, env: synced, why, ...(instance?.syncEnv ? { sync: true } : {}) });
   } catch (err) {
     w.emit({ type: 'log', level: 'info', message: `Error running debug shell: ${(err as Error).message}` });
   }
@@ -117,6 +145,8 @@ interface Prepared {
   readonly env: Env;
   readonly warnMs: number;
   readonly killMs: number;
+  /** Multi-machine jobs: the sync helpers and their variables, asked for on each (re)run. */
+  readonly syncEnv?: (link: MachineLink) => Promise<Env>;
 }
 
 /** The script, run again after each REBOOT with SPREAD_REBOOT set to the key or the count (spec §5.5). */
@@ -127,10 +157,18 @@ async function runWithReboots(link: MachineLink, w: WorkerEnv, ref: ScriptRef, p
   for (let reboot = 0; ; reboot++) {
     if (key === '') key = String(reboot);
     let end: ScriptEnd;
+    let env = p.env;
+    if (p.syncEnv) {
+      try {
+        env = [...env, ...(await p.syncEnv(link))];
+      } catch (err) {
+        return { ok: false, output: outputs.join('\n'), error: (err as Error).message };
+      }
+    }
     try {
       end = await runScript({
         session: link.session,
-        script: renderScript({ script: p.script, dir: p.dir, env: setVar(p.env, 'SPREAD_REBOOT', key), sudo: link.sudo }),
+        script: renderScript({ script: p.script, dir: p.dir, env: setVar(env, 'SPREAD_REBOOT', key), sudo: link.sudo, sync: p.syncEnv !== undefined }),
         warnMs: p.warnMs,
         killMs: p.killMs,
         signal: w.abort,
@@ -141,20 +179,27 @@ async function runWithReboots(link: MachineLink, w: WorkerEnv, ref: ScriptRef, p
       if (!(err instanceof ConnectionLostError)) throw err;
       outputs.push(`<connection to ${link.name} lost>`);
       await link.recover();
-      return { ok: false, output: outputs.join('\n'), error: `connection to ${link.name} lost` };
+      const lost = `connection to ${link.name} lost`;
+      return { ok: false, output: outputs.join('\n'), error: lost, reason: lost };
     }
     outputs.push(end.output);
     const output = outputs.join('\n');
     if (end.kind === 'ok') return { ok: true, output };
-    if (end.kind === 'error') return { ok: false, output, error: end.message };
-    if (end.kind === 'failed') return { ok: false, output, error: outputError(output, exitMessage(end.exitCode)) };
-    if (reboot >= MAX_REBOOTS + 1) return { ok: false, output, error: `rebooted on ${where} more than ${MAX_REBOOTS} times` };
+    if (end.kind === 'error') return { ok: false, output, error: end.message, reason: end.message };
+    if (end.kind === 'failed') {
+      const reason = end.stopped === 'kill-timeout' ? 'kill-timeout reached' : end.stopped === 'interrupted' ? 'interrupted' : `exit status ${end.exitCode}`;
+      return { ok: false, output, error: outputError(output, exitMessage(end.exitCode)), reason, ...(end.stopped === 'interrupted' ? { interrupted: true } : {}) };
+    }
+    if (reboot >= MAX_REBOOTS + 1) {
+      const error = `rebooted on ${where} more than ${MAX_REBOOTS} times`;
+      return { ok: false, output, error, reason: error };
+    }
     w.emit({ type: 'reboot', ...ref, phase: 'requested' });
     key = end.key;
     try {
       await link.reboot(where, p.warnMs, p.killMs, () => w.emit({ type: 'reboot', ...ref, phase: 'slow' }));
     } catch (err) {
-      return { ok: false, output, error: (err as Error).message };
+      return { ok: false, output, error: (err as Error).message, reason: (err as Error).message };
     }
   }
 }

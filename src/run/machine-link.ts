@@ -7,10 +7,11 @@
 import type { Readable } from 'node:stream';
 import { setTimeout as wait } from 'node:timers/promises';
 import type { Backend, Machine } from '../backends/backend.js';
-import { FatalError, machineName } from '../backends/backend.js';
-import type { Emit } from '../events.js';
+import { FatalError, MachineGoneError, machineName } from '../backends/backend.js';
+import type { AbortReason, Emit } from '../events.js';
 import type { System } from '../project/types.js';
 import type { Session } from '../remote/session.js';
+import { DialRefusedError } from '../remote/ssh-session.js';
 import type { ReuseFile } from './reuse-file.js';
 import type { RunOptions } from './options.js';
 
@@ -40,6 +41,10 @@ export interface LinkShared {
   readonly uploads: Map<string, Promise<unknown>>;
   /** Recorded machines this run could not reach: under -reuse they do not stop a worker from allocating. */
   readonly unreachable: Set<string>;
+  /** Why the last attempt to obtain a machine of a system (`backend:system`) failed: its jobs then do not run. */
+  readonly gaveUp: Map<string, AbortReason>;
+  /** Workers a system needs at once whatever -reuse recorded: the most instances of its multi-machine jobs. */
+  readonly needed?: (system: System) => number;
   /** Timings, overridable by tests: [allocate retry, allocate give-up, dial give-up] in ms. */
   readonly timing?: { readonly allocateRetryMs?: number; readonly allocateTimeoutMs?: number; readonly dialTimeoutMs?: number };
 }
@@ -173,7 +178,7 @@ const systemName = (s: System): string => `${s.backend}:${s.name}`;
 
 export const workerPath = (path: string, worker: number): string => path.replace(/\$(\{SPREAD_WORKER\}|SPREAD_WORKER\b)/g, String(worker));
 
-function release(shared: LinkShared, machine: Machine): void {
+function release(shared: LinkShared, machine: Pick<Machine, 'address'>): void {
   const n = shared.reserved.get(machine.address) ?? 0;
   if (n <= 1) shared.reserved.delete(machine.address);
   else shared.reserved.set(machine.address, n - 1);
@@ -193,6 +198,9 @@ async function discard(shared: LinkShared, machine: Machine): Promise<void> {
   }
 }
 
+const gaveUp = (shared: LinkShared, system: System, why: string): void =>
+  void shared.gaveUp.set(systemName(system), { kind: 'error', message: `not run: ${why}` });
+
 const log = (shared: LinkShared, message: string, level: 'info' | 'verbose' | 'debug' = 'info'): void =>
   shared.emit({ type: 'log', level, message });
 
@@ -201,6 +209,7 @@ export async function obtainMachine(shared: LinkShared, backend: Backend, system
   for (let attempt = 1; !shared.stopping.aborted; attempt++) {
     if (attempt > 3) {
       log(shared, `Cannot allocate ${systemName(system)} after too many retries.`);
+      gaveUp(shared, system, `cannot allocate ${systemName(system)} after too many retries`);
       return undefined;
     }
     let link = await reuseMachine(shared, backend, system, worker);
@@ -211,7 +220,7 @@ export async function obtainMachine(shared: LinkShared, backend: Backend, system
       // mean this worker is not needed. A recorded machine that cannot be
       // reached (gone, garbage-collected) does not count: allocate instead.
       const live = shared.reuse.entries(system.backend, system.name).filter((e) => !shared.unreachable.has(e.address));
-      if (shared.options.reuse && live.length > 0) return undefined;
+      if (shared.options.reuse && live.length > 0 && worker > (shared.needed?.(system) ?? 0)) return undefined;
       link = await allocateMachine(shared, backend, system, worker);
       if (!link) return undefined;
     }
@@ -256,6 +265,7 @@ async function sendContentNow(shared: LinkShared, link: MachineLink, reused: boo
   } catch (err) {
     const why = (err as Error).message;
     log(shared, reused ? `Cannot send project content to ${link.name}: ${why}` : `Discarding ${link.name}, cannot send project content: ${why}`);
+    gaveUp(shared, link.machine.system, `cannot send project content to ${link.name}: ${why}`);
     return false;
   }
 }
@@ -278,14 +288,21 @@ async function reuseMachine(shared: LinkShared, backend: Backend, system: System
       machine = await backend.reuse(entry, system);
     } catch (err) {
       shared.unreachable.add(entry.address);
-      if (shared.options.discard) {
-        // Nothing left to throw away: the machine is gone already.
+      if (shared.options.discard || err instanceof MachineGoneError) {
+        // Nothing left to throw away, nothing to come back to: the machine is gone already.
         log(shared, `Forgetting ${systemName(system)} at ${entry.address}: ${(err as Error).message}`);
         shared.reuse.remove(system.backend, system.name, entry.address);
       } else {
         log(shared, `Cannot reuse ${systemName(system)} at ${entry.address}: ${(err as Error).message}`);
       }
       continue;
+    }
+    if (machine.address !== entry.address) {
+      // Restarted elsewhere (a stopped container gets a new port): the entry follows it, so a later discard finds it.
+      log(shared, `${machineName(machine)} moved from ${entry.address} to ${machine.address}.`, 'verbose');
+      shared.reuse.replace(system.backend, system.name, entry.address, machine.reuseEntry());
+      release(shared, { address: entry.address });
+      shared.reserved.set(machine.address, (shared.reserved.get(machine.address) ?? 0) + 1);
     }
     if (shared.options.discard) {
       await discard(shared, machine);
@@ -327,7 +344,10 @@ async function allocateMachine(shared: LinkShared, backend: Backend, system: Sys
         lastLog = Date.now();
       }
       lastError = message;
-      if (err instanceof FatalError || Date.now() > deadline || shared.stopping.aborted) return undefined;
+      if (err instanceof FatalError || Date.now() > deadline || shared.stopping.aborted) {
+        gaveUp(shared, system, `cannot allocate ${systemName(system)}: ${message}`);
+        return undefined;
+      }
       await sleep(retryMs, shared.stopping);
       if (shared.stopping.aborted) return undefined;
     }
@@ -356,6 +376,7 @@ async function dialWithRetries(shared: LinkShared, machine: Machine): Promise<Se
   const deadline = Date.now() + (shared.timing?.dialTimeoutMs ?? 60_000);
   let delay = 250;
   let lastError = '';
+  let refused = false;
   for (;;) {
     try {
       return await machine.connect(AbortSignal.timeout(10_000));
@@ -363,9 +384,12 @@ async function dialWithRetries(shared: LinkShared, machine: Machine): Promise<Se
       const message = (err as Error).message;
       if (message !== lastError) log(shared, `Cannot connect to ${machineName(machine)}: ${message}`, 'debug');
       lastError = message;
+      // A refused password, no common algorithm, not SSH at all: once is enough.
+      if (err instanceof DialRefusedError) refused = true;
     }
-    if (Date.now() > deadline || shared.stopping.aborted) {
+    if (refused || Date.now() > deadline || shared.stopping.aborted) {
       log(shared, `Discarding ${machineName(machine)}, cannot connect: ${lastError}`);
+      gaveUp(shared, machine.system, `cannot connect to ${machineName(machine)}: ${lastError}`);
       return undefined;
     }
     await sleep(delay);

@@ -45,4 +45,9 @@ export interface RunOptions {
   readonly gc: boolean;
   /** Start jobs that took longest last time first, and record this run's times (`-history=false` turns it off). @default true */
   readonly history: boolean;
+  /**
+   * `-instance=N`: the instance of a multi-machine task that -debug/-shell*
+   * open their shells on. @default every failing instance for -debug, the first for -shell*
+   */
+  readonly shellInstance?: number;
 }

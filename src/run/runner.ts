@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import type { Backend, BackendContext } from '../backends/backend.js';
 import { machineName } from '../backends/backend.js';
 import { createBackend } from '../backends/registry.js';
-import type { Emit } from '../events.js';
+import type { AbortReason, Emit } from '../events.js';
 import { resolveVariant } from '../project/env.js';
 import type { Evaluated } from '../project/evaluate.js';
 import type { Job, Project, System } from '../project/types.js';
@@ -31,6 +31,10 @@ import { MemoryStore } from '../store/memory.js';
 import type { Joined, RunStore, SharedRun } from '../store/store.js';
 import { contentDigest } from './content-digest.js';
 import { JobQueue } from './job-queue.js';
+import { Groups } from './group.js';
+import { SyncEndpoint } from './sync-link.js';
+import { MemorySync } from '../sync/memory.js';
+import { StoreSync } from '../sync/store-sync.js';
 
 export interface RunInput {
   readonly project: Project;
@@ -43,12 +47,21 @@ export interface RunInput {
   readonly stopping: AbortSignal;
   /** Second Ctrl-C: kill running scripts. */
   readonly abort: AbortSignal;
+  /**
+   * How long after `abort` the run may take to end: whatever has not been
+   * discarded by then stays in the reuse file, and the run ends anyway.
+   * @default STOP_GRACE_MS
+   */
+  readonly stopGraceMs?: number;
   readonly openShell?: OpenShell;
   /** Test hook: shorter retry timings. */
   readonly timing?: LinkShared['timing'];
   /** A run shared with other runners (-queue), joined once the project is packed, before any machine is allocated. */
   readonly sharedRun?: SharedRun;
 }
+
+/** The bound on the end of a run after a second signal (CI systems send SIGKILL after 10 to 30 s). */
+export const STOP_GRACE_MS = 10_000;
 
 export interface RunResult {
   /** Something outside the summary went wrong (artifacts, packing): the run is unsuccessful. */
@@ -90,6 +103,16 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
   }
 
   const reuse = await ReuseFile.open(reusePath(project, options), (m) => log(m));
+  const cut = deadlineAfter(input.abort, input.stopGraceMs ?? STOP_GRACE_MS);
+  // Jobs that ended one way or another; the others are accounted for at the end, with the reason.
+  const settled = new Set<Job>();
+  const started = new Set<Job>();
+  const tracked = emit;
+  const track: Emit = (e) => {
+    if (e.type === 'result' || e.type === 'job-end') settled.add(e.job);
+    if (e.type === 'job-start') started.add(e.job);
+    tracked(e);
+  };
   const history = options.history && !options.discard ? History.load(join(project.dir, HISTORY_FILE)) : undefined;
   let content: PackedContent | undefined;
   const held = new Set<MachineLink>();
@@ -98,8 +121,10 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
   let refused = false;
   let queue: JobQueue | undefined;
   let hunt: ReturnType<typeof startHunt> | undefined;
+  let groups: ReturnType<typeof startGroups> = undefined;
   // No new job once interrupted, or once a shared run's store is lost.
   let stopping = input.stopping;
+  const gaveUp = new Map<string, AbortReason>();
   try {
     if (!options.discard) {
       content = await pack(input, [...backends.keys()]);
@@ -123,8 +148,9 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
     }
     if (!options.discard && seed !== options.seed) log(`Sequence of jobs produced with -seed=${seed}`);
     const shared: LinkShared = {
-      emit, options, reuse, remotePath: evaluated.remotePath, stopping, held, reserved: new Map(), uploads: new Map(), unreachable: new Set(),
+      emit: track, options, reuse, remotePath: evaluated.remotePath, stopping, held, reserved: new Map(), uploads: new Map(), unreachable: new Set(), gaveUp,
       content: async (): Promise<Content> => packed!,
+      needed: (system) => Math.max(0, ...input.jobs.filter((j) => j.system === system).map((j) => j.task.instances?.count ?? 0)),
       ...(input.timing ? { timing: input.timing } : {}),
     };
     if (!options.discard && !options.reuse && options.reusePid === 0) {
@@ -152,10 +178,12 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
         jobQueue.track(store.recordDuration(e.job, e.durationMs));
       }
       if (!steered && e.type === 'result' && e.outcome in PASSED) history?.recordOutcome(e.job, PASSED[e.outcome]!);
-      emit(e);
+      track(e);
       jobQueue.tap(e);
     };
     const env = { emit: runEmit, options, evaluated, sequence: new Sequence(input.jobs.length), abort: input.abort, ...(input.openShell ? { openShell: input.openShell } : {}) };
+    // Multi-machine jobs: their events go through runEmit as any job's.
+    groups = startGroups(input.jobs, runEmit, stopping, joined ? store : undefined);
     // Each runner of a shared run walks the queue in orders of its own.
     const offset = joined ? (joined.runnerNo - 1) * 1000 : 0;
     const running: Promise<void>[] = [];
@@ -163,30 +191,45 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
       for (let i = 0; i < n; i++) {
         const seeded = permutation(input.jobs.length, seed + offset + i);
         const order = history ? orderByHistory(seeded, input.jobs, history) : seeded;
-        running.push(runWorker({ backend: backends.get(system.backend)!, system, order, index: i + 1, queue: jobQueue, shared, env, ...(hunt ? { hunt: hunt.hunt } : {}) }).catch((err: Error) => {
-          log(`Worker for ${system.backend}:${system.name} failed: ${err.message}`);
+        const key = `${system.backend}:${system.name}`;
+        running.push(runWorker({ backend: backends.get(system.backend)!, system, order, index: i + 1, queue: jobQueue, shared, env, ...(groups ? { groups } : {}), ...(hunt ? { hunt: hunt.hunt } : {}) }).catch((err: Error) => {
+          log(`Worker for ${key} failed: ${err.message}`);
+          gaveUp.set(key, { kind: 'error', message: `not run: the worker for ${key} failed: ${err.message}` });
           failed = true;
         }));
       }
     }
-    await Promise.all(running);
+    await cut.bound(Promise.all(running));
   } finally {
     if (!options.discard && !joined && !refused) {
-      for (const job of await store.unclaimed()) emit({ type: 'result', outcome: 'task-abort', job });
+      // Every job not run to its end gets its reason; in a shared run, the jobs left belong to the other runners.
+      for (const job of input.jobs) {
+        if (settled.has(job)) continue;
+        const why: AbortReason = input.stopping.aborted
+          ? started.has(job)
+            ? { kind: 'error', message: `interrupted: still running ${cut.passed ? 'when the run stopped waiting' : 'when the run was stopped'}` }
+            : { kind: 'interrupted', message: 'not run: the run was interrupted' }
+          : gaveUp.get(`${job.backend.name}:${job.system.name}`) ?? { kind: 'error', message: `not run: no machine of ${job.backend.name}:${job.system.name} was left to run it` };
+        emit({ type: 'result', outcome: 'task-abort', job, why });
+      }
     }
     if (joined) {
       const left = await store.unclaimed().catch(() => undefined);
       if (left?.length) log(`${left.length} job${left.length === 1 ? '' : 's'} left in the shared run ${input.sharedRun!.label} for other runners.`);
-      await queue?.flush();
-      await store.leave().catch(() => {});
+      await cut.bound(queue?.flush() ?? Promise.resolve());
+      await cut.bound(store.leave().catch(() => {}));
       // Jobs handed back are not this runner's failures, but an interrupted or cut-off runner did not do its share.
       if (store.lost.aborted || input.stopping.aborted) failed = true;
     }
     // Machines still held: kept under -reuse, else discarded (a worker that died must not leak one).
-    for (const link of [...held]) {
+    await cut.bound(Promise.all([...held].map(async (link) => {
       if (options.reuse || link.isKept) emit({ type: 'machine', action: 'keeping', machine: machineName(link.machine), address: link.machine.address, system: `${link.machine.system.backend}:${link.machine.system.name}` });
       else await link.release();
+    })));
+    if (cut.passed && !options.reuse && reuse.size > 0) {
+      log(`Stopped waiting ${Math.round((input.stopGraceMs ?? STOP_GRACE_MS) / 1000)}s after the second interrupt; machines not yet discarded are listed in ${reuse.path}: discard them with: spread -reuse-pid=${options.reusePid || process.pid} -discard`);
     }
+    cut.dispose();
     reuse.close(!options.reuse && reuse.size === 0);
     try {
       history?.save();
@@ -195,6 +238,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
     }
     await content?.dispose();
     hunt?.finish();
+    await groups?.endpoint.service.close();
     // A runner refused by a shared run ran nothing: its error says why, with no summary.
     if (!refused) emit({ type: 'run-end', interrupted: input.stopping.aborted });
   }
@@ -220,10 +264,13 @@ async function joinRun(input: RunInput, run: SharedRun, packed: PackedContent, w
 /** The outcomes that say whether a job's own scripts passed. */
 const PASSED: Partial<Record<string, boolean>> = { 'task-done': true, 'task-error': false, 'task-prepare-error': false, 'task-restore-error': false };
 
-/** Workers per system: `workers:`, but never more than the jobs it has (spec §5.1), except in a flake hunt. */
-function workerCounts(project: Project, jobs: readonly Job[], hunting: boolean): Map<System, number> {
+/**
+ * Workers per system: `workers:`, but never more than the jobs it has (spec §5.1), counting the machines
+ * of multi-machine jobs; a flake hunt uses every one.
+ */
+function workerCounts(project: Project, jobs: readonly Job[], hunting = false): Map<System, number> {
   const jobsOf = new Map<System, number>();
-  for (const job of jobs) jobsOf.set(job.system, (jobsOf.get(job.system) ?? 0) + 1);
+  for (const job of jobs) jobsOf.set(job.system, (jobsOf.get(job.system) ?? 0) + (job.task.instances?.count ?? 1));
   const counts = new Map<System, number>();
   // Declaration order, so workers start backend by backend as in the original.
   for (const system of project.backends.flatMap((b) => b.systems)) {
@@ -231,6 +278,17 @@ function workerCounts(project: Project, jobs: readonly Job[], hunting: boolean):
     if (n > 0) counts.set(system, hunting ? system.workers : Math.min(system.workers, n));
   }
   return counts;
+}
+
+/**
+ * Multi-machine jobs gather their machines through Groups and talk to a
+ * sync service: the run's own, or in a shared run the shared store's, so
+ * their states live with the run.
+ */
+function startGroups(jobs: readonly Job[], emit: Emit, stopping: AbortSignal, shared?: RunStore): { groups: Groups; endpoint: SyncEndpoint } | undefined {
+  if (!jobs.some((j) => j.task.instances)) return undefined;
+  const sync = shared?.sync ? new StoreSync(shared.sync) : new MemorySync();
+  return { groups: new Groups({ emit, sync, stopping }), endpoint: new SyncEndpoint(sync) };
 }
 
 /** Pack once for every machine; the repack script sees the project env and SPREAD_BACKENDS. */
@@ -283,6 +341,37 @@ function startHunt(input: RunInput, reuseFile: string): { hunt: Hunt; finish: ()
           // Failures were saved there.
         }
       }
+    },
+  };
+}
+
+/**
+ * The bound on a run after a second signal: `bound(p)` waits for p, but no
+ * longer than `graceMs` after `abort` fires; `passed` says the time ran out.
+ */
+function deadlineAfter(abort: AbortSignal, graceMs: number): { bound<T>(p: Promise<T>): Promise<T | undefined>; readonly passed: boolean; dispose(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  let passed = false;
+  let onAbort = (): void => {};
+  const reached = new Promise<undefined>((resolve) => {
+    onAbort = () => {
+      timer = setTimeout(() => {
+        passed = true;
+        resolve(undefined);
+      }, graceMs);
+      timer.unref();
+    };
+    if (abort.aborted) onAbort();
+    else abort.addEventListener('abort', onAbort, { once: true });
+  });
+  return {
+    bound: (p) => (passed ? Promise.resolve(undefined) : Promise.race([p, reached])),
+    get passed() {
+      return passed;
+    },
+    dispose: () => {
+      clearTimeout(timer);
+      abort.removeEventListener('abort', onAbort);
     },
   };
 }

@@ -14,13 +14,15 @@ export function toEntry(e: RunEvent, index: number, runner: string, at: number):
     case 'job-start':
       return { kind: 'start', job: index, at, machine: e.machine, runner };
     case 'script-end':
-      if (e.ok) return undefined;
+      // Failures, and the task's own scripts (their output goes in the JUnit report).
+      if (e.ok && e.level !== 'task') return undefined;
       return {
         kind: 'failure', job: index, at, machine: e.machine, level: e.level, verb: e.verb, context: e.context,
         durationMs: e.durationMs, output: e.output, ...(e.error !== undefined ? { error: e.error } : {}),
+        ...(e.reason !== undefined ? { reason: e.reason } : {}), ...(e.ok ? { ok: true } : {}),
       };
     case 'result':
-      return { kind: 'result', job: index, at, outcome: e.outcome };
+      return { kind: 'result', job: index, at, outcome: e.outcome, ...(e.why ? { why: e.why } : {}) };
     case 'job-end':
       return { kind: 'end', job: index, at, machine: e.machine, outcome: e.outcome, durationMs: e.durationMs };
     case 'job-retry':
@@ -46,10 +48,11 @@ export function toEvent(entry: StoredEntry, jobs: readonly Job[]): Stamped {
     case 'failure':
       return {
         type: 'script-end', job, machine: entry.machine, level: entry.level, verb: entry.verb, context: entry.context,
-        ok: false, durationMs: entry.durationMs, output: entry.output, ...(entry.error !== undefined ? { error: entry.error } : {}), at,
+        ok: entry.ok === true, durationMs: entry.durationMs, output: entry.output, ...(entry.error !== undefined ? { error: entry.error } : {}),
+        ...(entry.reason !== undefined ? { reason: entry.reason } : {}), at,
       };
     case 'result':
-      return { type: 'result', job, outcome: entry.outcome, at };
+      return { type: 'result', job, outcome: entry.outcome, ...(entry.why ? { why: entry.why } : {}), at };
     case 'end':
       return { type: 'job-end', job, machine: entry.machine, outcome: entry.outcome, durationMs: entry.durationMs, at };
     case 'retry':

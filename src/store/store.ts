@@ -10,7 +10,7 @@
  * The store never sees events or reporters: the runner turns events into
  * plain StoredEntry records, and `-summary` turns them back into events.
  */
-import type { Outcome, Verb } from '../events.js';
+import type { AbortReason, Outcome, Verb } from '../events.js';
 import type { Job, Level } from '../project/types.js';
 
 /** The counter of workers inside a suite is kept per backend, system and suite. */
@@ -44,8 +44,10 @@ export type StoredEntry =
     readonly kind: 'failure'; readonly job: number; readonly at: number; readonly machine: string;
     readonly level: Level; readonly verb: Verb; readonly context: string; readonly durationMs: number;
     readonly output: string; readonly error?: string;
+    /** The failure in one line; `ok` for a task script that passed (kept for its output). */
+    readonly reason?: string; readonly ok?: boolean;
   }
-  | { readonly kind: 'result'; readonly job: number; readonly at: number; readonly outcome: Outcome }
+  | { readonly kind: 'result'; readonly job: number; readonly at: number; readonly outcome: Outcome; readonly why?: AbortReason }
   | { readonly kind: 'end'; readonly job: number; readonly at: number; readonly machine: string; readonly outcome: Outcome; readonly durationMs: number }
   /** The job went back to the queue because `runner` was lost while it ran it. */
   | { readonly kind: 'retry'; readonly job: number; readonly at: number; readonly runner: string }

@@ -45,6 +45,8 @@ export interface SshdOptions {
   readonly slowLogin?: boolean;
   /** Adds a MaxSessions line. @default none (OpenSSH's 10) */
   readonly maxSessions?: number;
+  /** Adds `AllowTcpForwarding no` (remote forwards refused, as on some hardened images). @default false */
+  readonly noForwarding?: boolean;
   /** `reboot` restarts sshd with a new boot id. @default false */
   readonly rebootable?: boolean;
   /** Passwords (several targets standing for the machines of one system share them). @default random */
@@ -148,6 +150,7 @@ MaxStartups 100:30:200
 Subsystem sftp internal-sftp
 EOF
 if [ -n "$MAX_SESSIONS" ]; then echo "MaxSessions $MAX_SESSIONS" >> $S/sshd_config; fi
+if [ "$NO_FORWARDING" = 1 ]; then echo "AllowTcpForwarding no" >> $S/sshd_config; fi
 cat > $S/start-sshd <<'EOF'
 #!/bin/bash
 # A listener just killed must be gone (or a zombie) before the new one binds its address.
@@ -248,6 +251,7 @@ const startOnce = async (host: string, port: number, opts: SshdOptions): Promise
       SSHD_HOST: host, SSHD_PORT: String(port), ROOT_PW: rootPassword, USER_PW: userPassword,
       SLOW: opts.slowLogin ? '1' : '0', REBOOTABLE: opts.rebootable ? '1' : '0',
       MAX_SESSIONS: opts.maxSessions === undefined ? '' : String(opts.maxSessions),
+      NO_FORWARDING: opts.noForwarding ? '1' : '0',
     },
   });
   live.add(holder);

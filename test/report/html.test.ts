@@ -146,7 +146,7 @@ test('the timeline has a lane per machine and a bar per job run, split into prep
 test('the header and the job table agree with the run; filters and sorting work', { skip }, async () => {
   const { page, errors } = await open();
   try {
-    for (const status of ['passed', 'failed', 'aborted']) {
+    for (const status of ['passed', 'failed', 'error', 'skipped']) {
       assert.equal(await page.locator(`[data-total=${status}]`).innerText(), `${json.totals[status]} ${status}`);
     }
     assert.equal(await page.locator('[data-summary=task-error]').innerText(), '4 failed tasks');

@@ -1,6 +1,8 @@
 /** -repeat-until: repeat through unrelated failures until one whose output matches. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { makeProject, removeProject, runSpread, SPREAD_BIN, stripTime } from '../helpers/fixture.js';
 
@@ -14,9 +16,16 @@ const project = (byRun: string) => ({
 test('unrelated failures are counted and repeated past; the matching one stops', async () => {
   const dir = makeProject(project('case $n in 1|2) echo "unrelated hiccup"; exit 1;; 3) echo ok;; 4) echo "segfault at 0x0"; exit 1;; esac'));
   try {
-    const r = await runSpread(['-repeat-until=segfault'], dir);
+    const r = await runSpread(['-repeat-until=segfault', '-json=out.json', '-junit=out.xml'], dir);
     const out = stripTime(r.stdout);
     assert.equal(r.code, 1);
+    // The reports keep the failure that matched, not the first unrelated one.
+    const report = JSON.parse(readFileSync(join(dir, 'out.json'), 'utf8')) as { jobs: { status: string; outcomes: string[]; failure: { output: string } }[] };
+    assert.equal(report.jobs[0]!.status, 'failed');
+    assert.deepEqual(report.jobs[0]!.outcomes, ['task-error', 'task-error', 'task-done', 'task-error']);
+    assert.match(report.jobs[0]!.failure.output, /segfault at 0x0/);
+    assert.doesNotMatch(report.jobs[0]!.failure.output, /unrelated/);
+    assert.match(readFileSync(join(dir, 'out.xml'), 'utf8'), /<failure message="[^"]*" type="task-error"><!\[CDATA\[[^\]]*segfault at 0x0/);
     assert.equal((out.match(/does not match -repeat-until, repeating/g) ?? []).length, 2);
     assert.match(out, /Successful tasks: 1\nAborted tasks: 0\nFailed tasks: 3\n(    - local:this-host:tests\/flaky\n){3}/);
     assert.ok(out.lastIndexOf('Executing') < out.indexOf('segfault at 0x0\n'), 'nothing ran after the matching failure');

@@ -8,8 +8,8 @@
 
 export const REPORT_DATA_VERSION = 1;
 
-/** Job statuses, as in the JSON report. */
-export const STATUSES = ['passed', 'failed', 'aborted'] as const;
+/** Job statuses, as in the JSON and JUnit reports (see report/job-results.ts). */
+export const STATUSES = ['passed', 'failed', 'error', 'skipped'] as const;
 
 /** Columns of a job row. */
 export const enum J {

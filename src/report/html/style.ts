@@ -1,6 +1,6 @@
 /** The report page's stylesheet, inlined into the page. */
 export const STYLE = `
-:root { --passed: #2f9e50; --failed: #d1383d; --aborted: #9a9a9a; --line: #dde1e7; --muted: #667; font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d2330; }
+:root { --passed: #2f9e50; --failed: #d1383d; --error: #b45309; --skipped: #9a9a9a; --line: #dde1e7; --muted: #667; font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d2330; }
 body { margin: 0; background: #fff; }
 header, main > section { padding: 12px 24px; }
 header { background: #f5f7fa; border-bottom: 1px solid var(--line); }
@@ -12,11 +12,12 @@ h2 { font-size: 17px; margin: 8px 0; }
 .badge.big { font-size: 14px; padding: 2px 10px; }
 .badge.passed { background: var(--passed); color: #fff; }
 .badge.failed { background: var(--failed); color: #fff; }
-.badge.aborted { background: var(--aborted); color: #fff; }
+.badge.error { background: var(--error); color: #fff; }
+.badge.skipped { background: var(--skipped); color: #fff; }
 .badge.matched { background: #111; color: #fff; }
 .badge.unmatched { background: #f0c36d; color: #222; }
 .interrupted { color: var(--failed); }
-.hunt { margin-top: 8px; padding: 8px 12px; border-left: 4px solid var(--aborted); background: #fff; }
+.hunt { margin-top: 8px; padding: 8px 12px; border-left: 4px solid var(--skipped); background: #fff; }
 .hunt.matched { border-color: var(--failed); }
 code { background: #eef0f4; padding: 1px 4px; border-radius: 3px; }
 .none { color: var(--muted); }
@@ -67,5 +68,5 @@ table.small td { padding: 2px 14px 2px 0; border-bottom: 1px solid #f0f1f4; }
 .strip i { display: inline-block; width: 9px; height: 14px; margin-right: 2px; }
 .strip i.passed { background: var(--passed); } .strip i.failed { background: var(--failed); }
 .bar-cell { white-space: nowrap; } .bar-cell .bar { display: inline-block; height: 10px; margin-right: 6px; vertical-align: middle; }
-.bar.passed { background: var(--passed); } .bar.failed { background: var(--failed); } .bar.aborted { background: var(--aborted); }
+.bar.passed { background: var(--passed); } .bar.failed { background: var(--failed); } .bar.error { background: var(--error); } .bar.skipped { background: var(--skipped); }
 `;

@@ -49,7 +49,7 @@ export function decode(data: ReportData): Decoded {
     return {
       i, backend, system, suite: s[row[J.Suite]!]!,
       name: `${backend}:${system}:${task}${variant ? `:${variant}` : ''}${sample > 0 ? `#${sample}` : ''}`,
-      status: STATUSES[row[J.Status]!] ?? 'aborted',
+      status: STATUSES[row[J.Status]!] ?? 'skipped',
       ms: row[J.DurationMs]!, previousMs: row[J.PreviousMs]!,
       machine: lane >= 0 ? data.lanes[lane]!.name : '',
       runs: row[J.Runs]!, failedRuns: row[J.FailedRuns]!, failure: row[J.Failure]!,

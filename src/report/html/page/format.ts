@@ -62,4 +62,4 @@ export function appendMarked(parent: HTMLElement, text: string, query: string, l
 }
 
 /** Colours by status, shared by the timeline (canvas) and the CSS classes. */
-export const STATUS_COLOURS: Readonly<Record<string, string>> = { passed: '#2f9e50', failed: '#d1383d', aborted: '#9a9a9a' };
+export const STATUS_COLOURS: Readonly<Record<string, string>> = { passed: '#2f9e50', failed: '#d1383d', error: '#b45309', skipped: '#9a9a9a' };

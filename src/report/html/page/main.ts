@@ -6,6 +6,7 @@
  * and the details of the job selected in any of them.
  */
 import type { ReportData } from '../model.js';
+import { STATUSES } from '../model.js';
 import { decode } from './data.js';
 import type { Decoded, PageJob } from './data.js';
 import { mountFailures } from './failures.js';
@@ -75,7 +76,7 @@ function header(root: HTMLElement, d: Decoded): void {
       ` · seed ${data.seed}`, data.interrupted ? h('b', { class: 'interrupted' }, ' · interrupted') : null),
     h('div', { class: 'totals' },
       h('span', { class: 'badge big', 'data-total': 'jobs' }, `${d.jobs.length} job${d.jobs.length === 1 ? '' : 's'}`),
-      ...['passed', 'failed', 'aborted'].map((s) => h('span', { class: `badge big ${s}`, 'data-total': s }, `${count(s)} ${s}`)),
+      ...STATUSES.map((s) => h('span', { class: `badge big ${s}`, 'data-total': s }, `${count(s)} ${s}`)),
       ...categories.map(([outcome, n]) => h('span', { class: 'badge big failed', 'data-summary': outcome }, `${n} ${TITLES[outcome] ?? outcome}`))),
     h('div', { class: 'meta machines' }, `${data.lanes.length} machine${data.lanes.length === 1 ? '' : 's'}: `,
       [...systems].map(([system, n]) => `${system} × ${n}`).join(', ') || 'none'),

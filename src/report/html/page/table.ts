@@ -5,6 +5,7 @@
  * the document (virtual scrolling), so sixty thousand jobs cost no more to
  * show than sixty.
  */
+import { STATUSES } from '../model.js';
 import type { Decoded, PageJob } from './data.js';
 import { fmtDelta, fmtDuration, h } from './format.js';
 
@@ -75,7 +76,7 @@ export function mountTable(root: HTMLElement, d: Decoded, onSelect: (job: number
   text.addEventListener('input', () => update({ text: text.value || undefined }));
   const counter = h('span', { class: 'count' });
   const filters = h('div', { class: 'filters' },
-    select('status', 'status', ['passed', 'failed', 'aborted', 'flaky']), select('backend', 'backend', unique((j) => j.backend)),
+    select('status', 'status', [...STATUSES, 'flaky']), select('backend', 'backend', unique((j) => j.backend)),
     select('system', 'system', unique((j) => j.system)), select('suite', 'suite', unique((j) => j.suite)), text, counter);
   const head = h('div', { class: 'vt-head vt-grid' }, ...columns.map((c) => {
     const cell = h('button', { type: 'button', class: 'vt-sort', 'data-column': c.title }, c.title);
