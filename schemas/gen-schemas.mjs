@@ -6,8 +6,9 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const scalar = (description) => ({ type: ['string', 'number', 'boolean', 'null'], description });
-const script = (description) => ({ type: ['string', 'null'], description });
-const list = (description) => ({ type: ['array', 'null'], items: { type: ['string', 'number'] }, description });
+// A number or boolean where a script or list entry is expected is read as its text (`execute: true`), as the original does.
+const script = (description) => ({ type: ['string', 'number', 'boolean', 'null'], description });
+const list = (description) => ({ type: ['array', 'null'], items: { type: ['string', 'number', 'boolean', 'null'] }, description });
 const bool = (description) => ({ type: ['boolean', 'null'], description });
 const int = (description) => ({ type: ['integer', 'null'], description });
 const timeout = (description) => ({ type: ['string', 'number', 'null'], description: `${description} A duration such as 30s, 1m30s, 10m or 1.5h; -1 disables it.` });
@@ -135,6 +136,7 @@ const project = {
   properties: {
     project: { type: ['string', 'number'], description: 'Project name (lower case letters, digits, and . _ - between them).' },
     path: scalar('Absolute directory on the machines where the project content is sent.'),
+    reroot: scalar('Directory, relative to spread.yaml, that is the project root: suites, the content sent, repack and .spread-reuse.yaml live there (default: the directory of spread.yaml).'),
     backends: { type: 'object', description: 'Backends by name: how to obtain machines.', additionalProperties: backend },
     suites: {
       type: 'object',

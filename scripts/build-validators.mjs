@@ -14,4 +14,6 @@ ajv.addSchema(schema('spread'), 'spread');
 ajv.addSchema(schema('task'), 'task');
 const out = join(root, 'dist/src/project/schema-validators.js');
 mkdirSync(dirname(out), { recursive: true });
-writeFileSync(out, standaloneCode.default(ajv, { spread: 'spread', task: 'task' }));
+// The schemas themselves go along, for the known keys in unknown-key messages.
+const schemas = `export const schemas = ${JSON.stringify({ spread: schema('spread'), task: schema('task') })};\n`;
+writeFileSync(out, standaloneCode.default(ajv, { spread: 'spread', task: 'task' }) + schemas);

@@ -119,6 +119,13 @@ export type RunEvent =
   | { readonly type: 'job-retry'; readonly job: Job; readonly lostRunner: string }
   | { readonly type: 'run-end'; readonly interrupted: boolean };
 
+/**
+ * How a warning shows the output since the last one (the `output` of a
+ * `script-warn` event, or of a local script's warning), in the original's words.
+ */
+export const lateOutput = (output: string | undefined): string =>
+  output === undefined ? 'Output unchanged.' : output === '' ? 'Output still empty.' : `Current output:\n-----\n${output}\n-----`;
+
 export type EventType = RunEvent['type'];
 export type EventOf<T extends EventType> = Extract<RunEvent, { type: T }>;
 export type Stamped<E extends RunEvent = RunEvent> = E & { readonly at: number };

@@ -12,19 +12,12 @@ import { findProjectFile, loadProject } from '../project/load.js';
 import { startHostShell } from '../run/host-command.js';
 import { FlagError, formatUsage, parseFlags } from './flags.js';
 import { listJobs } from './list.js';
-import { runCommand } from './run.js';
-import { interactiveShell, TerminalGate } from './shell.js';
-import { StatusLine } from './status-line.js';
-import { progressReporter } from '../report/progress.js';
 import { toRunOptions, UsageError } from './options.js';
 import { SPREAD_FLAGS, USAGE_LINE } from './spread-flags.js';
-import { openQueue, summaryCommand } from './queue.js';
-import { reportFiles } from './report-files.js';
+import type { Stopper } from './stopper.js';
 import type { PastJobs } from './report-files.js';
-import { ciMarkers } from '../report/ci-markers.js';
-import { History, HISTORY_FILE } from '../run/history.js';
-import { EPIPE_STATUS, Stopper } from './stopper.js';
-import { STOP_GRACE_MS } from '../run/runner.js';
+// What only a run needs (the runner, SSH, tar, Redis, the reporters) is imported
+// when a run starts, so -list, -h and -version never load it (see bench/startup.ts).
 
 /**
  * stdout and stderr as the rest of main uses them: once the reader is gone
@@ -65,6 +58,10 @@ async function main(argv: readonly string[]): Promise<number> {
     out(formatUsage(SPREAD_FLAGS, USAGE_LINE));
     return 0;
   }
+  if (parsed.values['version'] === true) {
+    out(`spread-ts ${(await import('./version.js')).spreadVersion()}\n`);
+    return 0;
+  }
   const options = toRunOptions(parsed.values);
   const filter = parseFilter(parsed.positional);
   const host = startHostShell();
@@ -78,18 +75,23 @@ async function main(argv: readonly string[]): Promise<number> {
   const queueUrl = typeof parsed.values['queue'] === 'string' && parsed.values['queue'] !== '' ? parsed.values['queue'] : undefined;
   if (parsed.values['summary'] === true && !queueUrl) throw new UsageError('-summary needs -queue=URL: the shared run to sum up');
   if (queueUrl && options.repeatUntil) throw new UsageError('cannot have both -repeat-until and -queue: a flake hunt runs on the machines of one runner');
-  const past = pastJobs(project.dir, options.history);
   // Before anything is packed or allocated: an unreachable queue is one line.
-  const sharedRun = queueUrl ? await openQueue(queueUrl, process.env) : undefined;
+  const queue = queueUrl ? await import('./queue.js') : undefined;
+  const { reportFiles } = await import('./report-files.js');
+  const past = await pastJobs(project.dir, options.history);
+  const sharedRun = queueUrl ? await queue!.openQueue(queueUrl, process.env) : undefined;
   if (sharedRun && parsed.values['summary'] === true) {
     try {
       const stop = new AbortController();
       process.once('SIGINT', () => stop.abort());
-      return await summaryCommand({ project, run: sharedRun, write: out, reporters: reportFiles(parsed.values, process.cwd(), past).reporters, signal: stop.signal });
+      return await queue!.summaryCommand({ project, run: sharedRun, write: out, reporters: reportFiles(parsed.values, process.cwd(), past).reporters, signal: stop.signal });
     } finally {
       await sharedRun.close();
     }
   }
+  const [{ runCommand }, { interactiveShell, TerminalGate }, { StatusLine }, { progressReporter }, { EPIPE_STATUS, Stopper }, { STOP_GRACE_MS }] = await Promise.all([
+    import('./run.js'), import('./shell.js'), import('./status-line.js'), import('../report/progress.js'), import('./stopper.js'), import('../run/runner.js'),
+  ]);
   const interactive = INTERACTIVE.filter((name) => parsed.values[name] === true);
   if (interactive.length > 0 && !process.stdin.isTTY) {
     throw new UsageError(`-${interactive[0]} opens a shell and needs a terminal on stdin`);
@@ -100,7 +102,7 @@ async function main(argv: readonly string[]): Promise<number> {
     ? new TerminalGate(status.write, { hold: () => status.pause(), release: () => status.resume() })
     : new TerminalGate((text) => out(text));
   const files = reportFiles(parsed.values, process.cwd(), past);
-  const markers = ciMarkers(process.env);
+  const markers = (await import('../report/ci-markers.js')).ciMarkers(process.env);
   const reporters = [...files.reporters, ...(status ? [progressReporter(status.update)] : [])];
   const stop = (stopper = new Stopper(durationFromEnv('SPREAD_STOP_GRACE') ?? STOP_GRACE_MS).listen());
   onOutputLost = () => stop.request('EPIPE');
@@ -134,8 +136,9 @@ const wantsStatusLine = (): boolean =>
   process.stdout.isTTY === true && process.env['CI'] !== 'true' && !process.env['SPREAD_NO_PROGRESS'] && process.env['TERM'] !== 'dumb';
 
 /** What history knew of each job before this run, for -html (none with -history=false). */
-function pastJobs(projectDir: string, history: boolean): PastJobs | undefined {
+async function pastJobs(projectDir: string, history: boolean): Promise<PastJobs | undefined> {
   if (!history) return undefined;
+  const { History, HISTORY_FILE } = await import('../run/history.js');
   const known = History.load(join(projectDir, HISTORY_FILE));
   return (name) => {
     const h = known.past(name);

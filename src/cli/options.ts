@@ -1,5 +1,4 @@
 /** From parsed flags to RunOptions: the only place flags are interpreted. */
-import { randomBytes } from 'node:crypto';
 import type { FlagValues } from './flags.js';
 import type { Interaction, RunOptions } from '../run/options.js';
 
@@ -35,8 +34,13 @@ export function toRunOptions(v: FlagValues): RunOptions {
   }
   const instance = v['instance'] as number | undefined;
   if (instance !== undefined && instance < 1) throw new UsageError(`-instance must be 1 or more, not ${instance}`);
+  const pass = v['pass'] as string | undefined;
+  let random: string | undefined;
   return {
-    password: (v['pass'] as string | undefined) || randomBytes(8).toString('hex'),
+    // Made when first read (by a run; -list never does), so listing loads no crypto.
+    get password(): string {
+      return pass || (random ??= Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(8))).toString('hex'));
+    },
     verbosity: on('vv') ? 2 : on('v') ? 1 : 0,
     // -discard without -reuse-pid works on the shared reuse file.
     reuse: on('reuse') || (discard && reusePid === 0),

@@ -27,9 +27,10 @@ export const SPREAD_FLAGS: readonly FlagSpec[] = [
   { name: 'junit', kind: 'string', arg: 'file', help: 'Also write a JUnit XML report of the jobs to this file' },
   { name: 'json', kind: 'string', arg: 'file', help: 'Also write a JSON report of the run and its jobs to this file' },
   { name: 'html', kind: 'string', arg: 'file', help: 'Also write an HTML report (timeline, failures, flaky and slowest jobs) to this file' },
+  { name: 'version', kind: 'bool', help: 'Print the version of spread and exit' },
   { name: 'queue', kind: 'string', arg: 'url', help: 'Share the run with other runners through Redis: redis://HOST[:PORT][/DB]/RUN (see docs/shared-queue.md)' },
   { name: 'summary', kind: 'bool', help: 'With -queue: wait for the shared run to end, then print its merged summary and write its reports' },
   { name: 'instance', kind: 'int', arg: 'n', help: 'Which instance of a multi-machine task -debug and -shell open their shell on (default: every failing one for -debug, the first for -shell)' },
 ];
 
-export const USAGE_LINE = 'Usage: spread [flags] [filter ...]\n\nFilters select jobs named backend:system:suite/task:variant (see docs/filters.md).';
+export const USAGE_LINE = 'Usage: spread [flags] [filter ...]\n\nFilters select jobs named backend:system:suite/task:variant (see docs/matrix.md#filters);\nevery flag is in docs/cli.md, every spread.yaml and task.yaml key in docs/reference.md.';

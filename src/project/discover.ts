@@ -4,7 +4,8 @@
  * symlink is skipped with a warning (the original panics there). Listing
  * is separate from parsing each file (task-file.ts).
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
+import type { Dirent } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from './errors.js';
 import type { ConfigWarning } from './errors.js';
@@ -28,25 +29,30 @@ export type TaskEntry =
   | { readonly kind: 'dangling'; readonly dirName: string; readonly display: string };
 
 export function listTaskEntries(s: SuiteDir): TaskEntry[] {
-  const suiteDir = join(s.dir, s.suite);
-  let names: string[];
+  const suiteDir = join(s.dir, s.suite).replace(/\/+$/, '');
+  let dirents: Dirent[];
   try {
-    names = readdirSync(suiteDir).sort(byCodeUnit);
+    dirents = readdirSync(suiteDir, { withFileTypes: true }).sort((a, b) => byCodeUnit(a.name, b.name));
   } catch (err) {
     throw new ConfigError(`cannot list suite ${s.suite}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? `directory ${s.display(suiteDir)} does not exist` : (err as Error).message}`, s.suiteWhere);
   }
   const entries: TaskEntry[] = [];
-  for (const dirName of names) {
-    const taskDir = join(suiteDir, dirName);
-    let isDir: boolean;
-    try {
-      isDir = statSync(taskDir).isDirectory();
-    } catch {
-      entries.push({ kind: 'dangling', dirName, display: s.display(taskDir) });
-      continue;
+  // Paths by concatenation: join() and relative() per task add up over 10,000 tasks.
+  const shown = s.display(suiteDir);
+  for (const dirent of dirents) {
+    const dirName = dirent.name;
+    const taskDir = `${suiteDir}/${dirName}`;
+    // Only symlinks need a stat (to follow them); a missing task.yaml shows when it is read.
+    let isDir = dirent.isDirectory();
+    if (dirent.isSymbolicLink()) {
+      try {
+        isDir = statSync(taskDir).isDirectory();
+      } catch {
+        entries.push({ kind: 'dangling', dirName, display: `${shown}/${dirName}` });
+        continue;
+      }
     }
-    const path = join(taskDir, 'task.yaml');
-    if (isDir && existsSync(path)) entries.push({ kind: 'file', suite: s.suite, dirName, path, display: s.display(path) });
+    if (isDir) entries.push({ kind: 'file', suite: s.suite, dirName, path: `${taskDir}/task.yaml`, display: `${shown}/${dirName}/task.yaml` });
   }
   return entries;
 }

@@ -61,3 +61,11 @@ export function envVariants(env: Env): string[] {
 }
 
 export const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * `export K="V"`, or `export K=V` when V is empty or starts with a quote.
+ * Values are not escaped: `$VAR`, backticks and `$(...)` expand on the
+ * machine, as the original does (its issue #27; kept for compatibility).
+ */
+export const exportLine = ([key, value]: readonly [string, string]): string =>
+  value === '' || value.startsWith('"') || value.startsWith("'") ? `export ${key}=${value}` : `export ${key}="${value}"`;

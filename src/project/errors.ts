@@ -4,6 +4,10 @@ import type { Where } from './types.js';
 export const formatWhere = (where: Where): string =>
   [where.file, where.line, where.column].filter((part) => part !== undefined).join(':');
 
+/** For a value written at an anchor and used through an alias: where the alias is. */
+const viaNote = (where: Where | undefined): string =>
+  where?.via ? ` (reached through ${where.via.written} at ${where.file}:${where.via.line}:${where.via.column})` : '';
+
 /**
  * A problem in the user's configuration. The message is one line that names
  * the file and line, says what is wrong and, where it helps, how to fix it.
@@ -15,7 +19,7 @@ export class ConfigError extends Error {
     readonly where?: Where,
     options?: ErrorOptions,
   ) {
-    super(where ? `${formatWhere(where)}: ${detail}` : detail, options);
+    super(where ? `${formatWhere(where)}: ${detail}${viaNote(where)}` : detail, options);
   }
 }
 
@@ -25,4 +29,4 @@ export interface ConfigWarning {
   readonly where: Where;
 }
 
-export const formatWarning = (w: ConfigWarning): string => `${formatWhere(w.where)}: ${w.message}`;
+export const formatWarning = (w: ConfigWarning): string => `${formatWhere(w.where)}: ${w.message}${viaNote(w.where)}`;

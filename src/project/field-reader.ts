@@ -6,7 +6,7 @@
 import type { Node, YAMLMap } from 'yaml';
 import { parseSize, parseTimeout, TIMEOUT_HINT } from './duration.js';
 import { ConfigError } from './errors.js';
-import { isMap, isScalar, isSeq, scalarText, whereOfNode } from './yaml-source.js';
+import { findPair, isMap, isScalar, isSeq, scalarText, viaOfItem, viaOfPair, whereOfNode } from './yaml-source.js';
 import type { YamlSource } from './yaml-source.js';
 import type { Env, Where } from './types.js';
 
@@ -18,23 +18,35 @@ export class FieldReader {
     readonly at: Where,
   ) {}
 
+  /** A reader of the map `node`; `at` says where it is, and the alias it was reached through (`at.via`), if any. */
   static of(src: YamlSource, node: unknown, at?: Where): FieldReader {
     const map = isMap(node) ? (node as YAMLMap) : null;
     return new FieldReader(src, map, at ?? whereOfNode(src, map));
   }
 
   has(key: string): boolean {
-    return this.node?.has(key) ?? false;
+    return this.node ? findPair(this.node, key) !== undefined : false;
   }
 
   raw(key: string): Node | null {
-    return (this.node?.get(key, true) as Node | undefined) ?? null;
+    const pair = this.node ? findPair(this.node, key) : undefined;
+    return (pair?.value as Node | undefined) ?? null;
   }
 
+  /** Where the value of `key` is written (its key when it is empty), or where this map is. */
   where(key?: string): Where {
     if (key === undefined || !this.node) return this.at;
-    const pair = this.node.items.find((p) => isScalar(p.key) && String(p.key.value) === key);
-    return pair ? whereOfNode(this.src, (pair.value as Node | null) ?? (pair.key as Node)) : this.at;
+    const pair = findPair(this.node, key);
+    if (!pair) return this.at;
+    return whereOfNode(this.src, (pair.value as Node | null) ?? (pair.key as Node), viaOfPair(this.src, pair) ?? this.at.via);
+  }
+
+  /** The items of the list at `key` with where each is written. */
+  items(key: string): [node: unknown, where: Where][] {
+    const node = this.raw(key);
+    if (!isSeq(node)) return [];
+    const via = this.where(key).via;
+    return node.items.map((item, i) => [item, whereOfNode(this.src, item as Node, viaOfItem(this.src, node, i) ?? via)]);
   }
 
   /** A string field: the literal text written, "" when absent or null. */
@@ -91,9 +103,9 @@ export class FieldReader {
     return FieldReader.of(this.src, node, this.where(key));
   }
 
-  /** Keys of this map with their value nodes, in written order. */
+  /** Keys of this map with their value nodes, in written order (merge keys applied). */
   entries(): [key: string, value: Node | null, where: Where][] {
     if (!this.node) return [];
-    return this.node.items.map((p) => [scalarText(p.key), (p.value as Node | null) ?? null, whereOfNode(this.src, p.key as Node)]);
+    return this.node.items.map((p) => [scalarText(p.key), (p.value as Node | null) ?? null, whereOfNode(this.src, p.key as Node, viaOfPair(this.src, p) ?? this.at.via)]);
   }
 }

@@ -16,7 +16,7 @@ import { PROJECT_OR_BACKEND_NAME, SUITE_NAME, SYSTEM_NAME } from './names.js';
 import { checkedList, checkSelectionLists } from './selection-lists.js';
 import { checkSchema } from './schema-check.js';
 import { byCodeUnit } from './env.js';
-import { isMap, isScalar, parseYaml, scalarText, whereOfNode } from './yaml-source.js';
+import { isMap, isScalar, parseYaml, scalarText, viaOfPair, whereOfNode } from './yaml-source.js';
 import type { YamlSource } from './yaml-source.js';
 import type { Backend, Project, Suite, System, Task, Where } from './types.js';
 
@@ -73,19 +73,21 @@ interface SuiteHead extends SuiteDir {
 
 function readTop(file: string, options: LoadOptions): Top {
   const abs = resolve(file);
-  const dir = dirname(abs);
-  const base = options.displayBase ?? dir;
+  const base = options.displayBase ?? dirname(abs);
   const display = (path: string): string => relative(base, path) || path;
   const warnings: ConfigWarning[] = [];
 
   const src = readYaml(abs, display(abs));
   warnings.push(...checkSchema(src, 'spread', src.value, options.strict));
-  const top = FieldReader.of(src, src.doc.contents, { file: src.file, line: 1, column: 1 });
-  if (!isMap(src.doc.contents)) throw new ConfigError('spread.yaml must be a map of keys such as project, path, backends and suites', top.at);
+  const top = FieldReader.of(src, src.contents, { file: src.file, line: 1, column: 1 });
+  if (!isMap(src.contents)) throw new ConfigError('spread.yaml must be a map of keys such as project, path, backends and suites', top.at);
 
   const name = top.str('project');
   if (!top.has('project') || name === '') throw new ConfigError('missing project name (add project: <name>)', top.at);
   if (!PROJECT_OR_BACKEND_NAME.test(name)) throw new ConfigError(`invalid project name: ${JSON.stringify(name)} (${NAME_HINT})`, top.where('project'));
+  // reroot: the project root is elsewhere, as the original joins it (`..` and absolute values included, unchecked).
+  const reroot = top.str('reroot');
+  const dir = join(dirname(abs), reroot);
   const path = top.str('path');
   if (path === '') throw new ConfigError('missing project path field with remote project location (add path: /some/remote/dir)', top.where('path'));
 
@@ -97,7 +99,7 @@ function readTop(file: string, options: LoadOptions): Top {
   const suites = suitesNode.entries().map(([key, node, where]) => readSuite({ src, key, node, where, dir, display, backendNames, warnings }));
 
   const fields: Omit<Project, 'suites'> = {
-    name, file: abs, dir, path,
+    name, file: abs, dir, reroot, path,
     env: top.env(),
     backends,
     prepare: top.script('prepare'), restore: top.script('restore'), debug: top.script('debug'),
@@ -182,19 +184,17 @@ interface SystemDefaults {
 
 function readSystems(r: FieldReader, backend: string, label: string, defaults: SystemDefaults): System[] {
   const { storage, plan } = defaults;
-  const node = r.raw('systems');
-  const items = node && 'items' in node ? (node.items as unknown[]) : [];
   const byName = new Map<string, System>();
-  for (const item of items) {
+  for (const [item, at] of r.items('systems')) {
     let name: string;
     let fields: FieldReader;
     if (isMap(item)) {
       const pair = item.items[0]!;
       name = scalarText(pair.key);
-      fields = FieldReader.of(r.src, pair.value, whereOfNode(r.src, pair.key as never));
+      fields = FieldReader.of(r.src, pair.value, whereOfNode(r.src, pair.key as never, viaOfPair(r.src, pair) ?? at.via));
     } else {
       name = scalarText(item);
-      fields = FieldReader.of(r.src, null, whereOfNode(r.src, item as never));
+      fields = FieldReader.of(r.src, null, at);
     }
     if (!SYSTEM_NAME.test(name)) throw new ConfigError(`${label} refers to invalid system name: ${JSON.stringify(name)} (system names look like ubuntu-22.04: letters, a dash, then a version)`, fields.at);
     const workers = fields.int('workers') ?? 0;

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import type { ErrorObject } from 'ajv';
 import { ConfigError } from './errors.js';
 import type { ConfigWarning } from './errors.js';
-import { keyNodeAt, nodeAt, whereOfNode } from './yaml-source.js';
+import { locate, locateKey, whereOfNode } from './yaml-source.js';
 import type { YamlSource } from './yaml-source.js';
 
 export type SchemaName = 'spread' | 'task';
@@ -19,30 +19,31 @@ interface Validate {
   errors?: ErrorObject[] | null;
 }
 
-const schemaUrl = (name: SchemaName): URL => new URL(`../../../schemas/${name}.schema.json`, import.meta.url);
-const schemas = new Map<SchemaName, Record<string, unknown>>();
-const schemaOf = (name: SchemaName): Record<string, unknown> => {
-  let schema = schemas.get(name);
-  if (!schema) schemas.set(name, (schema = JSON.parse(readFileSync(schemaUrl(name), 'utf8')) as Record<string, unknown>));
-  return schema;
-};
+/** The schemas and their validators, precompiled at build time (scripts/build-validators.mjs). */
+interface Compiled {
+  readonly validators: Record<SchemaName, Validate>;
+  readonly schemas: Record<SchemaName, Record<string, unknown>>;
+}
 
 /**
- * The validators precompiled at build time (scripts/build-validators.mjs);
- * without them (a source checkout that skipped that step) ajv compiles the
- * schemas now, which is slower but equivalent.
+ * Imported by a literal name, so a bundle carries it; a checkout built
+ * without that step (plain `tsc`) compiles the schemas with ajv instead,
+ * slower but equivalent.
  */
-const validators: Record<SchemaName, Validate> = await import(new URL('./schema-validators.js', import.meta.url).href)
-  .then((m: Record<SchemaName, Validate>) => m)
-  .catch(async () => {
+const compiled: Compiled = await import('./schema-validators.js')
+  .then((m): Compiled => ({ validators: { spread: m.spread, task: m.task }, schemas: m.schemas }))
+  .catch(async (): Promise<Compiled> => {
+    const read = (name: SchemaName) => JSON.parse(readFileSync(new URL(`../../../schemas/${name}.schema.json`, import.meta.url), 'utf8')) as Record<string, unknown>;
+    const schemas = { spread: read('spread'), task: read('task') };
     const { Ajv } = await import('ajv');
     const ajv = new Ajv({ allErrors: true, strict: false });
-    return { spread: ajv.compile(schemaOf('spread')), task: ajv.compile(schemaOf('task')) };
+    return { validators: { spread: ajv.compile(schemas.spread), task: ajv.compile(schemas.task) }, schemas };
   });
+const schemaOf = (name: SchemaName): Record<string, unknown> => compiled.schemas[name];
 
 /** Check a parsed file; throws the first error (in file order) and returns the warnings. */
 export function checkSchema(src: YamlSource, name: SchemaName, value: unknown, strict = false): ConfigWarning[] {
-  const validate = validators[name];
+  const validate = compiled.validators[name];
   if (validate(value)) return [];
   const warnings: ConfigWarning[] = [];
   const errors: { at: number; error: ConfigError }[] = [];
@@ -50,19 +51,30 @@ export function checkSchema(src: YamlSource, name: SchemaName, value: unknown, s
     const path = splitPointer(e.instancePath);
     if (e.keyword === 'additionalProperties') {
       const key = String(e.params['additionalProperty']);
-      const node = keyNodeAt(src, path, key);
-      const warning = { message: unknownKeyMessage(key, path, knownKeys(schemaOf(name), e.schemaPath)), where: whereOfNode(src, node) };
+      const { node, via } = locateKey(src, path, key);
+      const warning = { message: unknownKeyMessage(key, path, knownKeys(schemaOf(name), e.schemaPath)), where: whereOfNode(src, node, via) };
       if (strict) errors.push({ at: node?.range?.[0] ?? 0, error: new ConfigError(warning.message, warning.where) });
       else warnings.push(warning);
       continue;
     }
     if (e.keyword === 'pattern' && e.schemaPath.includes('propertyNames')) continue;
-    const node = e.keyword === 'propertyNames' ? keyNodeAt(src, path, String(e.params['propertyName'])) : nodeAt(src, path);
-    errors.push({ at: node?.range?.[0] ?? 0, error: new ConfigError(describe(e, path), whereOfNode(src, node)) });
+    const { node, via } = e.keyword === 'propertyNames' ? locateKey(src, path, String(e.params['propertyName'])) : locate(src, path);
+    errors.push({ at: node?.range?.[0] ?? 0, error: new ConfigError(describe(e, path), whereOfNode(src, node, via)) });
   }
   errors.sort((a, b) => a.at - b.at);
   if (errors[0]) throw errors[0].error;
-  return warnings;
+  return onePerPlace(warnings);
+}
+
+/** A key written once at an anchor and merged into several maps is reported once, at the first use. */
+function onePerPlace(warnings: readonly ConfigWarning[]): ConfigWarning[] {
+  const seen = new Set<string>();
+  return warnings.filter((w) => {
+    const id = `${w.where.line}:${w.where.column}`;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
 }
 
 const splitPointer = (pointer: string): string[] =>

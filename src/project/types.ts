@@ -9,6 +9,16 @@ export interface Where {
   readonly file: string;
   readonly line?: number;
   readonly column?: number;
+  /** Set when the value written here was used elsewhere, through an alias or merge key. */
+  readonly via?: Via;
+}
+
+/** Where an alias (`*name`) or merge key (`<<: *name`) brought a value written at an anchor. */
+export interface Via {
+  readonly line: number;
+  readonly column: number;
+  /** As written: `*name` or `<<: *name`. */
+  readonly written: string;
 }
 
 /**
@@ -56,8 +66,14 @@ export interface Project extends LevelScripts, EachScripts, Timeouts {
   readonly name: string;
   /** Absolute path of spread.yaml (or .spread.yaml). */
   readonly file: string;
-  /** Absolute directory holding the project file. */
+  /**
+   * Absolute project root: the directory holding the project file, joined
+   * with `reroot:` when set. Suites, the content sent to machines, the
+   * repack script's working directory and the reuse file all live here.
+   */
   readonly dir: string;
+  /** `reroot:` as written ("" when unset). */
+  readonly reroot: string;
   /** Remote `path` as written (may hold `$(HOST:...)`); see `remotePath` on expanded jobs. */
   readonly path: string;
   readonly env: Env;

@@ -3,22 +3,43 @@
  * original uses yaml.v2), so `yes`/`no` are booleans, while string fields keep
  * the literal text written (`1.10` stays "1.10"), taken from the scalar source.
  */
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit } from 'yaml';
-import type { Document, Node, Pair, Scalar, YAMLMap } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
+import type { Node, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
 import { ConfigError } from './errors.js';
-import type { Where } from './types.js';
+import { AliasProblem, resolveDocument } from './yaml-aliases.js';
+import { parseFast } from './yaml-fast.js';
+import type { AliasUse, Resolution } from './yaml-aliases.js';
+import type { Via, Where } from './types.js';
 
 export interface YamlSource {
   /** Path as shown in messages (relative to the project dir where possible). */
   readonly file: string;
-  readonly doc: Document.Parsed;
-  readonly lines: LineCounter;
-  /** The document as plain JavaScript values (for schema validation). */
+  /** The document's root node (null for an empty document). */
+  readonly contents: Node | null;
+  /** Offsets to line and column (1-based). */
+  readonly lines: { linePos(offset: number): { line: number; col: number } };
+  /** The document as plain JavaScript values (for schema validation), aliases and merge keys resolved. */
   readonly value: unknown;
+  /** Which values were reached through an alias or merge key (see yaml-aliases.ts). */
+  readonly resolution: Resolution;
 }
 
 /** Parse one file; a syntax error becomes a one-line ConfigError at its position. */
 export function parseYaml(file: string, text: string): YamlSource {
+  const parsed = parseFast(text) ?? parseFull(file, text);
+  const { contents, lines } = parsed;
+  try {
+    const { value, resolution } = resolveDocument(contents);
+    return { file, contents, lines, value, resolution };
+  } catch (err) {
+    if (!(err instanceof AliasProblem)) throw err;
+    const pos = lines.linePos(err.offset);
+    throw new ConfigError(`invalid YAML: ${err.message}`, { file, line: pos.line, column: pos.col });
+  }
+}
+
+/** The `yaml` package's parser, for what the fast path declines (and for its error messages). */
+function parseFull(file: string, text: string): { contents: Node | null; lines: YamlSource['lines'] } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { version: '1.1', lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const error = doc.errors[0];
@@ -27,56 +48,71 @@ export function parseYaml(file: string, text: string): YamlSource {
     const what = error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
     throw new ConfigError(`invalid YAML: ${lowerFirst(what)}`, { file, line: pos.line, column: pos.col });
   }
-  let value: unknown;
-  try {
-    value = doc.toJS({ maxAliasCount: 10_000 });
-  } catch (err) {
-    throw aliasError({ file, doc, lines, value: undefined }, err as Error);
-  }
-  return { file, doc, lines, value };
-}
-
-/** toJS() fails only on aliases: point at the first one that does not resolve. */
-function aliasError(src: YamlSource, err: Error): ConfigError {
-  let found: ConfigError | undefined;
-  visit(src.doc, {
-    Alias(_, node) {
-      if (node.resolve(src.doc) !== undefined) return undefined;
-      found = new ConfigError(`invalid YAML: unresolved alias *${node.source} (define the anchor &${node.source} before using it)`, whereOfNode(src, node));
-      return visit.BREAK;
-    },
-  });
-  return found ?? new ConfigError(`invalid YAML: ${err.message}`, { file: src.file });
+  return { contents: doc.contents as Node | null, lines };
 }
 
 const lowerFirst = (s: string): string => s.charAt(0).toLowerCase() + s.slice(1);
 
-/** Position of a node (or of the document start when the node is missing). */
-export function whereOfNode(src: YamlSource, node: Node | null | undefined): Where {
+/** Position of a node (or of the document start when the node is missing), reached through `via` if given. */
+export function whereOfNode(src: YamlSource, node: Node | null | undefined, via?: Via): Where {
   const offset = node?.range?.[0];
-  if (offset === undefined) return { file: src.file, line: 1, column: 1 };
-  const pos = src.lines.linePos(offset);
-  return { file: src.file, line: pos.line, column: pos.col };
+  const at = offset === undefined ? { line: 1, col: 1 } : src.lines.linePos(offset);
+  return via ? { file: src.file, line: at.line, column: at.col, via } : { file: src.file, line: at.line, column: at.col };
+}
+
+/** Where the alias that brought a value was written, for messages. */
+export function viaOf(src: YamlSource, use: AliasUse | undefined): Via | undefined {
+  if (!use) return undefined;
+  const pos = src.lines.linePos(use.offset);
+  return { line: pos.line, column: pos.col, written: use.written };
+}
+
+/** The alias that brought the value of a pair (or a merged pair), if any. */
+export const viaOfPair = (src: YamlSource, pair: Pair): Via | undefined => viaOf(src, src.resolution.pairs.get(pair));
+
+/** The alias that brought the item at `index` of a sequence, if any. */
+export const viaOfItem = (src: YamlSource, seq: YAMLSeq, index: number): Via | undefined =>
+  viaOf(src, src.resolution.items.get(seq)?.get(index));
+
+/** A node found by path, with the innermost alias crossed on the way. */
+export interface Located {
+  readonly node: Node | null;
+  readonly via?: Via | undefined;
 }
 
 /** The node at a path of map keys and sequence indexes, as far as it exists. */
-export function nodeAt(src: YamlSource, path: readonly (string | number)[]): Node | null {
-  let node: unknown = src.doc.contents;
+export function locate(src: YamlSource, path: readonly (string | number)[]): Located {
+  let node: unknown = src.contents;
+  let via: Via | undefined;
   for (const key of path) {
-    if (isMap(node)) node = (node as YAMLMap).get(key, true);
-    else if (isSeq(node)) node = node.items[Number(key)];
-    else return null;
-    if (node === undefined) return null;
+    if (isMap(node)) {
+      const pair = findPair(node as YAMLMap, String(key));
+      if (!pair) return { node: null, via };
+      via = viaOfPair(src, pair) ?? via;
+      node = pair.value;
+    } else if (isSeq(node)) {
+      via = viaOfItem(src, node, Number(key)) ?? via;
+      node = node.items[Number(key)];
+    } else {
+      return { node: null, via };
+    }
+    if (node === undefined) return { node: null, via };
   }
-  return (node as Node) ?? null;
+  return { node: (node as Node) ?? null, via };
 }
 
 /** The key node of `key` in the map at `path` (to point at an unknown key itself). */
-export function keyNodeAt(src: YamlSource, path: readonly (string | number)[], key: string): Node | null {
-  const map = nodeAt(src, path);
-  if (!isMap(map)) return map;
-  const pair = (map as YAMLMap<unknown, unknown>).items.find((p) => isScalar(p.key) && String((p.key as Scalar).value) === key);
-  return (pair?.key as Node | undefined) ?? map;
+export function locateKey(src: YamlSource, path: readonly (string | number)[], key: string): Located {
+  const found = locate(src, path);
+  if (!isMap(found.node)) return found;
+  const pair = findPair(found.node as YAMLMap, key);
+  if (!pair) return found;
+  return { node: pair.key as Node, via: viaOfPair(src, pair) ?? found.via };
+}
+
+/** The pair of a map whose key reads as `key` (the first one). */
+export function findPair(map: YAMLMap, key: string): Pair | undefined {
+  return map.items.find((p) => isScalar(p.key) && scalarText(p.key) === key);
 }
 
 /**
@@ -92,5 +128,5 @@ export function scalarText(node: unknown): string {
   return (node as Scalar).source ?? String(value);
 }
 
-export type { Pair, YAMLMap, Node };
+export type { Pair, YAMLMap, YAMLSeq, Node };
 export { isMap, isScalar, isSeq };

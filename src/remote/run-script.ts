@@ -52,10 +52,6 @@ export function startScriptTimers(o: {
   };
 }
 
-/** How a warning shows the output since the last one, in the original's words. */
-export const lateOutput = (output: string | undefined): string =>
-  output === undefined ? 'Output unchanged.' : output === '' ? 'Output still empty.' : `Current output:\n-----\n${output}\n-----`;
-
 export async function runScript(o: RunScriptOptions): Promise<ScriptEnd> {
   let output = '';
   let stopped: 'kill-timeout' | 'interrupted' | undefined;

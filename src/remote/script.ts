@@ -4,16 +4,10 @@
  * exports, the job's environment, tracing, and the script itself in a
  * subshell reading /dev/null. Pure functions, checked with golden files.
  */
+import { exportLine } from '../project/env.js';
 import type { Env } from '../project/types.js';
 import { FIXED_EXPORTS, LOCAL_HELPERS, REMOTE_HELPERS, SYNC_HELPERS } from './helpers.js';
 
-/**
- * `export K="V"`, or `export K=V` when V is empty or starts with a quote.
- * Values are not escaped: `$VAR`, backticks and `$(...)` expand on the
- * machine, as the original does (its issue #27; kept for compatibility).
- */
-export const exportLine = ([key, value]: readonly [string, string]): string =>
-  value === '' || value.startsWith('"') || value.startsWith("'") ? `export ${key}=${value}` : `export ${key}="${value}"`;
 
 export interface RenderOptions {
   readonly script: string;

@@ -4,9 +4,9 @@
  * with raw continuation lines. -v adds progress details, -vv every script
  * and its output. The summary closes the run.
  */
+import { lateOutput } from '../events.js';
 import type { Reporter, RunEvent, Stamped, Verb } from '../events.js';
-import { lateOutput } from '../remote/run-script.js';
-import { exportLine } from '../remote/script.js';
+import { exportLine } from '../project/env.js';
 import type { LogMarkers } from './ci-markers.js';
 import { retryLines, summarize, summaryLines } from './summary.js';
 import type { Job } from '../project/types.js';

@@ -15,7 +15,7 @@ import { renderScript } from '../remote/script.js';
 import { ConnectionLostError } from '../remote/session.js';
 import type { MachineLink } from './machine-link.js';
 import type { RunOptions } from './options.js';
-import { timeoutsFor } from './timeouts.js';
+import { timeoutsFor } from '../project/timeouts.js';
 
 const MAX_REBOOTS = 10;
 

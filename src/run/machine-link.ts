@@ -192,7 +192,7 @@ async function discard(shared: LinkShared, machine: Machine): Promise<void> {
     shared.emit({ type: 'log', level: 'info', message: `Error discarding ${machineName(machine)}: ${(err as Error).message}` });
   }
   try {
-    shared.reuse.remove(machine.system.backend, machine.system.name, machine.address);
+    await shared.reuse.remove(machine.system.backend, machine.system.name, machine.address);
   } catch (err) {
     shared.emit({ type: 'log', level: 'info', message: `Error removing ${machineName(machine)} from reuse file: ${(err as Error).message}` });
   }
@@ -291,7 +291,7 @@ async function reuseMachine(shared: LinkShared, backend: Backend, system: System
       if (shared.options.discard || err instanceof MachineGoneError) {
         // Nothing left to throw away, nothing to come back to: the machine is gone already.
         log(shared, `Forgetting ${systemName(system)} at ${entry.address}: ${(err as Error).message}`);
-        shared.reuse.remove(system.backend, system.name, entry.address);
+        await shared.reuse.remove(system.backend, system.name, entry.address).catch((err: Error) => log(shared, `Error removing ${systemName(system)} at ${entry.address} from reuse file: ${err.message}`));
       } else {
         log(shared, `Cannot reuse ${systemName(system)} at ${entry.address}: ${(err as Error).message}`);
       }
@@ -300,9 +300,10 @@ async function reuseMachine(shared: LinkShared, backend: Backend, system: System
     if (machine.address !== entry.address) {
       // Restarted elsewhere (a stopped container gets a new port): the entry follows it, so a later discard finds it.
       log(shared, `${machineName(machine)} moved from ${entry.address} to ${machine.address}.`, 'verbose');
-      shared.reuse.replace(system.backend, system.name, entry.address, machine.reuseEntry());
+      // Reserved under its new address before the write is awaited, so no other worker takes it meanwhile.
       release(shared, { address: entry.address });
       shared.reserved.set(machine.address, (shared.reserved.get(machine.address) ?? 0) + 1);
+      await shared.reuse.replace(system.backend, system.name, entry.address, machine.reuseEntry()).catch((err: Error) => log(shared, `Error updating ${systemName(system)} in reuse file: ${err.message}`));
     }
     if (shared.options.discard) {
       await discard(shared, machine);
@@ -354,7 +355,8 @@ async function allocateMachine(shared: LinkShared, backend: Backend, system: Sys
   }
   shared.reserved.set(machine.address, (shared.reserved.get(machine.address) ?? 0) + 1);
   try {
-    shared.reuse.add(system.backend, system.name, machine.reuseEntry());
+    // On disk before dialing, as the original: a machine is never held unrecorded.
+    await shared.reuse.add(system.backend, system.name, machine.reuseEntry());
   } catch (err) {
     log(shared, `Error adding ${machineName(machine)} to reuse file: ${(err as Error).message}`);
   }

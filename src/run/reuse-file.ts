@@ -27,10 +27,17 @@
  * Where `flock` is missing or fails, a warning says so and a lock file
  * (`<file>.lock`, created exclusively, holding our pid, taken over when
  * that pid is dead) keeps out other runs of this spread instead.
+ *
+ * The writes (each synced to disk, as the original syncs them) go through
+ * libuv's thread pool, one after another: a synced write takes milliseconds
+ * to tens of them, and done synchronously it stalled every other worker's
+ * SSH traffic each time a machine came or went. A caller that must know its
+ * change is on disk (before dialing a new machine) awaits it.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse, stringify } from 'yaml';
 import type { ReuseEntry } from '../backends/backend.js';
@@ -44,6 +51,10 @@ type Lock = { readonly release: () => void };
 
 export class ReuseFile {
   private closed = false;
+  /** The writes in flight, in order; each writes the state as it is when it starts. */
+  private writing: Promise<void> = Promise.resolve();
+  /** A write queued behind the current one; it will include every change made until it starts. */
+  private queued: Promise<void> | undefined;
 
   private constructor(
     readonly path: string,
@@ -77,33 +88,35 @@ export class ReuseFile {
     return n;
   }
 
-  add(backend: string, system: string, entry: ReuseEntry): void {
+  /** Record a machine; resolves once the record is on disk. */
+  add(backend: string, system: string, entry: ReuseEntry): Promise<void> {
     const list = this.backends.get(backend) ?? [];
     list.push({ system, ...entry });
     this.backends.set(backend, list);
-    this.write();
+    return this.write();
   }
 
   /** Remove one entry of that address (several workers may share one). */
-  remove(backend: string, system: string, address: string): void {
+  remove(backend: string, system: string, address: string): Promise<void> {
     const i = this.find(backend, system, address);
-    if (i < 0) return;
+    if (i < 0) return Promise.resolve();
     this.backends.get(backend)!.splice(i, 1);
-    this.write();
+    return this.write();
   }
 
   /** A recorded machine answered somewhere else (a restarted container's new port): record where, in place. */
-  replace(backend: string, system: string, address: string, entry: ReuseEntry): void {
+  replace(backend: string, system: string, address: string, entry: ReuseEntry): Promise<void> {
     const i = this.find(backend, system, address);
     if (i < 0) return this.add(backend, system, entry);
     this.backends.get(backend)![i] = { system, ...entry };
-    this.write();
+    return this.write();
   }
 
-  /** Release the lock; with `remove`, delete the file too (a run that kept nothing). */
-  close(remove = false): void {
+  /** Finish the writes, then release the lock; with `remove`, delete the file too (a run that kept nothing). */
+  async close(remove = false): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.writing.catch(() => undefined);
     if (remove) rmSync(this.path, { force: true });
     this.lock.release();
   }
@@ -112,25 +125,35 @@ export class ReuseFile {
     return this.backends.get(backend)?.findIndex((e) => e.system === system && e.address === address) ?? -1;
   }
 
-  private write(): void {
-    // After close (a run cut short at its bound), the lock is gone: the file is no longer ours to write.
-    if (this.closed) return;
-    const text = encode(this.backends);
-    const tmp = `${this.path}.tmp`;
-    writeWhole(tmp, text);
-    renameSync(tmp, `${this.path}.new`);
-    writeWhole(this.path, text);
-    rmSync(`${this.path}.new`, { force: true });
+  /** Queue a write of the current state (one queued write serves every change made before it starts). */
+  private write(): Promise<void> {
+    // After close (a run cut short at its bound), the lock is going: the file is no longer ours to write.
+    if (this.closed) return Promise.resolve();
+    this.queued ??= this.writing.catch(() => undefined).then(() => {
+      this.queued = undefined;
+      return writeState(this.path, encode(this.backends));
+    });
+    this.writing = this.queued;
+    return this.queued;
   }
 }
 
-function writeWhole(path: string, text: string): void {
-  const fd = openSync(path, 'w', 0o600);
+/** `.new` (through a temporary file), the file itself, then no `.new`: the original's order. */
+async function writeState(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp`;
+  await writeWhole(tmp, text);
+  await rename(tmp, `${path}.new`);
+  await writeWhole(path, text);
+  await rm(`${path}.new`, { force: true });
+}
+
+async function writeWhole(path: string, text: string): Promise<void> {
+  const file = await open(path, 'w', 0o600);
   try {
-    writeSync(fd, text);
-    fsyncSync(fd);
+    await file.writeFile(text);
+    await file.sync();
   } finally {
-    closeSync(fd);
+    await file.close();
   }
 }
 

@@ -25,7 +25,7 @@ import { History, HISTORY_FILE, orderByHistory } from './history.js';
 import { Hunt, HuntQueue } from './hunt.js';
 import { permutation } from './pick-job.js';
 import { ReuseFile } from './reuse-file.js';
-import { resolveTimeouts } from './timeouts.js';
+import { resolveTimeouts } from '../project/timeouts.js';
 import { runWorker } from './worker.js';
 import { MemoryStore } from '../store/memory.js';
 import type { Joined, RunStore, SharedRun } from '../store/store.js';
@@ -122,26 +122,39 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
   let queue: JobQueue | undefined;
   let hunt: ReturnType<typeof startHunt> | undefined;
   let groups: ReturnType<typeof startGroups> = undefined;
-  // No new job once interrupted, or once a shared run's store is lost.
-  let stopping = input.stopping;
+  // Packing (work on this host) overlaps allocating and connecting (waiting on
+  // the machines): a worker waits for the content only when it is ready to send
+  // it. If packing fails, no worker goes on; the run then fails as before.
+  const packFailed = new AbortController();
+  const packing = options.discard ? undefined : pack(input, [...backends.keys()]).then(
+    (packed) => {
+      content = packed;
+      log(`Project content is packed for delivery (${formatPackedSize(packed.size)}).`);
+      return packed;
+    },
+    (err: unknown) => {
+      packFailed.abort();
+      throw err;
+    },
+  );
+  packing?.catch(() => undefined);
+  // No new job once interrupted, once packing failed, or once a shared run's store is lost.
+  let stopping = AbortSignal.any([input.stopping, packFailed.signal]);
   const gaveUp = new Map<string, AbortReason>();
   try {
-    if (!options.discard) {
-      content = await pack(input, [...backends.keys()]);
-      log(`Project content is packed for delivery (${formatPackedSize(content.size)}).`);
-    }
-    const packed = content;
     const workers = workerCounts(project, input.jobs, options.repeatUntil !== undefined);
     const total = [...workers.values()].reduce((a, b) => a + b, 0);
     let seed = options.seed;
     if (!options.discard && seed === 0 && input.jobs.length > total) seed = Math.floor(Date.now() / 1000);
     if (input.sharedRun && !options.discard) {
-      joined = await joinRun(input, input.sharedRun, packed!, total, seed).catch((err: unknown) => {
+      // A shared run is joined with the content's digest: that waits for the packing.
+      const packed = await packing!;
+      joined = await joinRun(input, input.sharedRun, packed, total, seed).catch((err: unknown) => {
         refused = true;
         throw err;
       });
       ({ store, seed } = joined);
-      stopping = AbortSignal.any([input.stopping, store.lost]);
+      stopping = AbortSignal.any([stopping, store.lost]);
       store.lost.addEventListener('abort', () => {
         log(`Lost the shared run ${input.sharedRun!.label}: ${(store.lost.reason as Error).message.replace(/\.+$/, '')}. Finishing running jobs, restoring and discarding machines; their results are only in this log.`);
       }, { once: true });
@@ -149,7 +162,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
     if (!options.discard && seed !== options.seed) log(`Sequence of jobs produced with -seed=${seed}`);
     const shared: LinkShared = {
       emit: track, options, reuse, remotePath: evaluated.remotePath, stopping, held, reserved: new Map(), uploads: new Map(), unreachable: new Set(), gaveUp,
-      content: async (): Promise<Content> => packed!,
+      content: (): Promise<Content> => packing!,
       needed: (system) => Math.max(0, ...input.jobs.filter((j) => j.system === system).map((j) => j.task.instances?.count ?? 0)),
       ...(input.timing ? { timing: input.timing } : {}),
     };
@@ -200,7 +213,9 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
       }
     }
     await cut.bound(Promise.all(running));
+    await cut.bound(packing?.then(() => undefined) ?? Promise.resolve());
   } finally {
+    await cut.bound(packing?.then(() => undefined, () => undefined) ?? Promise.resolve());
     if (!options.discard && !joined && !refused) {
       // Every job not run to its end gets its reason; in a shared run, the jobs left belong to the other runners.
       for (const job of input.jobs) {
@@ -230,7 +245,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
       log(`Stopped waiting ${Math.round((input.stopGraceMs ?? STOP_GRACE_MS) / 1000)}s after the second interrupt; machines not yet discarded are listed in ${reuse.path}: discard them with: spread -reuse-pid=${options.reusePid || process.pid} -discard`);
     }
     cut.dispose();
-    reuse.close(!options.reuse && reuse.size === 0);
+    await reuse.close(!options.reuse && reuse.size === 0);
     try {
       history?.save();
     } catch (err) {

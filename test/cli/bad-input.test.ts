@@ -59,7 +59,7 @@ const CASES: Case[] = [
   { name: 'environment is a list', files: withTask(`${TASK}environment: [A, B] #<-\n`), message: /environment must be a map/ },
   { name: 'environment value is a map', files: withTask(`${TASK}environment:\n    A: {b: c} #<-\n`), message: /environment variable A must be a single value/ },
   { name: 'summary is a map', files: withTask('summary: {a: b} #<-\nexecute: x\n'), message: /summary must be a single value/ },
-  { name: 'execute is a list', files: withTask('summary: x\nexecute: [a, b] #<-\n'), message: /execute must be text/ },
+  { name: 'execute is a list', files: withTask('summary: x\nexecute: [a, b] #<-\n'), message: /execute must be a single value \(text\), not a list or map/ },
   { name: 'artifacts is text', files: withTask(`${TASK}artifacts: out.log #<-\n`), message: /artifacts must be a list/ },
   { name: 'variants is a map', files: withSpread(project({ suite: '        variants: {a: b} #<-\n' })), message: /variants must be a list/ },
   { name: 'task.yaml is a list', files: withTask('- summary: x #<-\n'), message: /must be a map/, at: 'tests/a/task.yaml:1' },

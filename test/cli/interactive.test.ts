@@ -122,7 +122,8 @@ test('on a terminal a status line shows progress, and leaves no trace when the r
   const session = `spread-progress-${process.pid}`;
   try {
     tmux('new-session', '-d', '-s', session, '-x', '120', '-y', '40', `env -u CI bash '${join(dir, 'run-tty.sh')}' '${dir}'`);
-    const during = await waitScreen(session, /^spread: 1\/3 done, 1 running \(tests\/\w\), 0:0\d$/m, 'the status line after the first job');
+    // The status line names the next job when it starts, a moment before its "Executing" line: wait for both.
+    const during = await waitScreen(session, /Executing local:this-host:tests\/\w .*\(2\/3\)\.\.\.\nspread: 1\/3 done, 1 running \(tests\/\w\), 0:0\d$/m, 'the second job\'s log line above the status line');
     assert.match(during, /Executing local:this-host:tests\/\w .*\(2\/3\)\.\.\.\nspread: 1\/3 done/, 'log lines stay above the status line');
     const after = await waitScreen(session, /^STATUS=0$/m, 'the end of the run');
     assert.doesNotMatch(after, /^spread: /m, 'the status line is gone');

@@ -134,3 +134,25 @@ test('a field at a level that does not have it is an unknown key (spec §1.7)', 
     removeProject(dir);
   }
 });
+
+test('a number, boolean or date where text or a script is expected is read as the text written, as the original reads it', async () => {
+  const m = await matrixOf({
+    'spread.yaml': `project: p
+path: /p
+backends:
+    lxd:
+        systems: [ubuntu-16.04]
+prepare: 3.10
+suites:
+    s/:
+        summary: 2024
+        restore: yes
+`,
+    's/t/task.yaml': 'summary: 2024-01-31\ndetails: no\nexecute: true\nprepare: 0x10\nartifacts: [1.50]\nvariants: [~]\n',
+  });
+  assert.equal(m.project.prepare, '3.10');
+  assert.equal(m.project.suites[0]!.summary, '2024');
+  assert.equal(m.project.suites[0]!.restore, 'yes');
+  const task = m.project.suites[0]!.tasks[0]!;
+  assert.deepEqual([task.summary, task.details, task.execute, task.prepare, task.artifacts], ['2024-01-31', 'no', 'true', '0x10', ['1.50']]);
+});

@@ -9,7 +9,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { exportLine, renderLocalScript, renderScript } from '../../src/remote/script.js';
+import { exportLine } from '../../src/project/env.js';
+import { renderLocalScript, renderScript } from '../../src/remote/script.js';
 import { REPO_ROOT } from '../helpers/fixture.js';
 
 const GOLDEN = join(REPO_ROOT, 'test/remote/golden');

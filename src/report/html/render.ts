@@ -21,8 +21,12 @@ const MODULES = ['../model.js', 'format.js', 'data.js', 'timeline.js', 'table.js
 
 let script: string | undefined;
 
+/** The page script as the bundle of the command carries it (scripts/bundle.mjs defines it); absent in dist/src. */
+declare const __SPREAD_REPORT_PAGE__: string | undefined;
+
 /** The page script: the compiled modules joined into one. */
 export function pageScript(): string {
+  if (typeof __SPREAD_REPORT_PAGE__ === 'string') return __SPREAD_REPORT_PAGE__;
   script ??= MODULES.map((name) => {
     const js = readFileSync(new URL(`./page/${name}`, import.meta.url), 'utf8')
       .replace(/^\/\/\/ <reference [^\n]*\n/gm, '')

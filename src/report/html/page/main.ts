@@ -79,7 +79,7 @@ function header(root: HTMLElement, d: Decoded): void {
       ...STATUSES.map((s) => h('span', { class: `badge big ${s}`, 'data-total': s }, `${count(s)} ${s}`)),
       ...categories.map(([outcome, n]) => h('span', { class: 'badge big failed', 'data-summary': outcome }, `${n} ${TITLES[outcome] ?? outcome}`))),
     h('div', { class: 'meta machines' }, `${data.lanes.length} machine${data.lanes.length === 1 ? '' : 's'}: `,
-      [...systems].map(([system, n]) => `${system} × ${n}`).join(', ') || 'none'),
+      [...systems].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([system, n]) => `${system} × ${n}`).join(', ') || 'none'),
   );
   const hunt = data.hunt;
   if (!hunt) return;

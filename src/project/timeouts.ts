@@ -3,7 +3,7 @@
  * that sets one, looking outward from the script's own level; 5m and 15m
  * when none does; `Infinity` when set to -1.
  */
-import type { Job, Level, Timeouts } from '../project/types.js';
+import type { Job, Level, Timeouts } from './types.js';
 
 export const DEFAULT_WARN_MS = 5 * 60_000;
 export const DEFAULT_KILL_MS = 15 * 60_000;
