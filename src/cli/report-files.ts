@@ -1,5 +1,5 @@
 /**
- * -junit and -json: their paths checked before the run starts (parent
+ * -junit, -json and -html: their paths checked before the run starts (parent
  * directories created, the place writable), the reports written when the run
  * ends, each whole or not at all (a temporary file renamed), and each on its
  * own: one that fails is told on stderr and makes the run unsuccessful, but
@@ -12,6 +12,8 @@ import type { Reporter } from '../events.js';
 import { isolate } from '../report/isolate.js';
 import { jsonReporter } from '../report/json.js';
 import { junitReporter } from '../report/junit.js';
+import { htmlReporter } from '../report/html/reporter.js';
+import type { PastJob } from '../report/html/collect.js';
 import { UsageError } from './options.js';
 
 export interface ReportFiles {
@@ -25,8 +27,11 @@ const KINDS = [
   { flag: 'json', title: 'JSON', make: jsonReporter },
 ] as const;
 
+/** What history knew of a job before the run (for the HTML report's trends and flaky jobs). */
+export type PastJobs = (jobName: string) => PastJob | undefined;
+
 /** Checks the report paths now (throws a UsageError naming the flag) and returns their reporters. */
-export function reportFiles(values: Record<string, unknown>, cwd: string): ReportFiles {
+export function reportFiles(values: Record<string, unknown>, cwd: string, past?: PastJobs): ReportFiles {
   const errors: string[] = [];
   const reporters: Reporter[] = [];
   const host = hostname();
@@ -37,6 +42,13 @@ export function reportFiles(values: Record<string, unknown>, cwd: string): Repor
     checkWritable(flag, path);
     const write = (text: string) => writeWhole(path, text);
     reporters.push(isolate(make(write, { hostname: host }), (err) => errors.push(`cannot write ${title} report ${value}: ${err.message}`)));
+  }
+  const html = values['html'];
+  if (typeof html === 'string' && html !== '') {
+    const path = resolve(cwd, html);
+    checkWritable('html', path);
+    const report = htmlReporter({ file: path, write: (text) => writeWhole(path, text), ...(past ? { past } : {}) });
+    reporters.push(isolate(report, (err) => errors.push(`cannot write HTML report ${html}: ${err.message}`)));
   }
   return { reporters, errors };
 }

@@ -22,10 +22,11 @@ export const SPREAD_FLAGS: readonly FlagSpec[] = [
   { name: 'gc', kind: 'bool', help: 'Garbage collect backend resources when possible' },
   // Not in the original:
   { name: 'strict', kind: 'bool', help: 'Treat unknown keys in spread.yaml and task.yaml as errors, not warnings' },
-  { name: 'repeat-until', kind: 'string', arg: 'regexp', help: 'Repeat tasks until a failure whose output matches (up to -repeat times if given, else until Ctrl-C)' },
+  { name: 'repeat-until', kind: 'string', arg: 'regexp', help: 'Hunt a flaky failure: repeat the tasks on every machine at once until a failure whose output matches (up to -repeat times if given, else until Ctrl-C)' },
   { name: 'history', kind: 'bool', help: 'Start the jobs that took longest last time first (default; -history=false for the plain random order)' },
   { name: 'junit', kind: 'string', arg: 'file', help: 'Also write a JUnit XML report of the jobs to this file' },
   { name: 'json', kind: 'string', arg: 'file', help: 'Also write a JSON report of the run and its jobs to this file' },
+  { name: 'html', kind: 'string', arg: 'file', help: 'Also write an HTML report (timeline, failures, flaky and slowest jobs) to this file' },
   { name: 'version', kind: 'bool', help: 'Print the version of spread and exit' },
   { name: 'queue', kind: 'string', arg: 'url', help: 'Share the run with other runners through Redis: redis://HOST[:PORT][/DB]/RUN (see docs/shared-queue.md)' },
   { name: 'summary', kind: 'bool', help: 'With -queue: wait for the shared run to end, then print its merged summary and write its reports' },

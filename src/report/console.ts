@@ -7,6 +7,7 @@
 import { lateOutput } from '../events.js';
 import type { Reporter, RunEvent, Stamped, Verb } from '../events.js';
 import { exportLine } from '../project/env.js';
+import type { LogMarkers } from './ci-markers.js';
 import { retryLines, summarize, summaryLines } from './summary.js';
 import type { Job } from '../project/types.js';
 
@@ -15,6 +16,8 @@ export interface ConsoleOptions {
   readonly verbosity: 0 | 1 | 2;
   /** Print the summary at the end (not for -discard and -gc). @default true */
   readonly summary?: boolean;
+  /** Folds and annotations for a CI's log viewer (GitHub Actions, Travis). */
+  readonly markers?: LogMarkers;
 }
 
 const pad = (n: number): string => String(n).padStart(2, '0');
@@ -48,6 +51,12 @@ export function consoleReporter(o: ConsoleOptions): Reporter {
     if (level <= o.verbosity) o.write(`${timestamp(at)} ${message}\n`);
   };
   const where = (e: { machine: string; context: string }) => `${e.machine} (${e.context})`;
+  const mark = o.markers;
+  const scriptKey = (e: { machine: string; context: string; verb: Verb }) => `${e.machine}\0${e.context}\0${e.verb}`;
+  const fail = (at: number, message: string, f: { context: string; startedAt?: number; debug?: boolean }) => {
+    if (!mark) return print(at, message);
+    o.write(mark.failure({ at, message, text: `${timestamp(at)} ${message}\n`, ...f }));
+  };
   return {
     log: (e) => print(e.at, e.message, e.level === 'info' ? 0 : e.level === 'verbose' ? 1 : 2),
     machine: (e) => {
@@ -56,17 +65,19 @@ export function consoleReporter(o: ConsoleOptions): Reporter {
     },
     'script-start': (e) => {
       const seq = e.sequence ? ` (${e.sequence.index}/${e.sequence.total})` : '';
+      if (mark) o.write(mark.scriptStart({ at: e.at, key: scriptKey(e) }));
       print(e.at, `${TITLE[e.verb]} ${e.context} (${e.machine})${seq}...`);
       if (o.verbosity >= 2) print(e.at, `Sending script for ${where(e)}:\n-----\n${e.env.map(exportLine).join('\n')}\n\n${e.script}\n------`, 2);
     },
     'script-warn': (e) => print(e.at, `WARNING: ${where(e)} running late. ${lateOutput(e.output)}`),
     'script-end': (e) => {
       if (e.output !== '') print(e.at, `Output from running script on ${where(e)}:\n-----\n${e.output}\n-----`, 2);
-      if (!e.ok) print(e.at, `Error ${e.verb} ${e.context} (${e.machine}) : ${e.error ?? ''}`);
+      if (mark) o.write(mark.scriptEnd({ at: e.at, key: scriptKey(e) }));
+      if (!e.ok) fail(e.at, `Error ${e.verb} ${e.context} (${e.machine}) : ${e.error ?? ''}`, { context: e.context, startedAt: e.at - e.durationMs });
     },
     'debug-output': (e) => {
-      if (e.error !== undefined) print(e.at, `Error debugging ${e.context} (${e.machine}) : ${e.error}`);
-      else print(e.at, `Debug output for ${e.context} (${e.machine}) : ${framed(e.output)}`);
+      if (e.error !== undefined) fail(e.at, `Error debugging ${e.context} (${e.machine}) : ${e.error}`, { context: e.context, debug: true });
+      else fail(e.at, `Debug output for ${e.context} (${e.machine}) : ${framed(e.output)}`, { context: e.context, debug: true });
     },
     reboot: (e) => print(e.at, e.phase === 'requested' ? `Rebooting on ${where(e)} as requested...` : `Reboot on ${where(e)} is taking a while...`),
     result: (e) => void results.push(e),

@@ -43,9 +43,15 @@ export interface SpreadResult {
   readonly stderr: string;
 }
 
+/** The test process's environment without what would change spread's log: CI log markers. */
+const baseEnv = (): NodeJS.ProcessEnv => {
+  const { GITHUB_ACTIONS: _g, TRAVIS: _t, ...rest } = process.env;
+  return rest;
+};
+
 export function runSpread(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<SpreadResult> {
   return new Promise((resolvePromise) => {
-    execFile(process.execPath, [SPREAD_BIN, ...args], { cwd, env: { ...process.env, ...env }, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [SPREAD_BIN, ...args], { cwd, env: { ...baseEnv(), ...env }, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? Number((err as NodeJS.ErrnoException).code) : 1) : 0;
       resolvePromise({ code, stdout, stderr });
     });
