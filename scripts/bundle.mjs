@@ -9,6 +9,7 @@ import { chmodSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { pageScript } from '../dist/src/report/html/render.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(root, 'dist/bin');
@@ -31,6 +32,8 @@ await build({
       b.onResolve({ filter: /^yaml$/ }, () => ({ path: join(root, 'node_modules/yaml/browser/index.js') }));
     },
   }],
+  // The HTML report's page script, read from dist/src at build time (the bundle ships without it).
+  define: { __SPREAD_REPORT_PAGE__: JSON.stringify(pageScript()) },
   // CommonJS dependencies call require(); an ES module has none of its own.
   banner: { js: "import { createRequire as __spreadRequire } from 'node:module'; const require = __spreadRequire(import.meta.url);" },
   logLevel: 'warning',

@@ -87,6 +87,42 @@ export type RunEvent =
   /** One entry of the summary; a job may get several (a done per repeat, an abort after a prepare error). */
   | { readonly type: 'result'; readonly outcome: Outcome; readonly job: Job; readonly why?: AbortReason }
   | { readonly type: 'artifacts'; readonly job: Job; readonly dir: string; readonly error?: string }
+  /**
+   * A flake hunt (-repeat-until): a run failed. A failure that matches ends
+   * the hunt (and is the one reports record); one that does not has its
+   * output saved to `file` and the hunt goes on.
+   */
+  | (ScriptRef & {
+    readonly type: 'hunt-failure';
+    /** The run's number within the hunt, from 1. */
+    readonly run: number;
+    readonly matched: boolean;
+    readonly error: string;
+    /** The failure in one line, as in `script-end`. */
+    readonly reason?: string;
+    readonly output: string;
+    readonly file?: string;
+  })
+  /** The flake hunt is over: after a match, or with no match when the runs ran out or the run was stopped. */
+  | {
+    readonly type: 'hunt-end';
+    /** Runs that ended, on every machine, and how many of them failed. */
+    readonly runs: number;
+    readonly failures: number;
+    readonly machines: number;
+    /** From the start of the hunt to the match, or to its end. */
+    readonly durationMs: number;
+    /** Where failures were saved. */
+    readonly dir: string;
+    readonly match?: {
+      readonly job: Job;
+      readonly machine: string;
+      /** The task's directory on that machine, as a .tar.gz (absent when it could not be fetched). */
+      readonly workdir?: string;
+      /** Recorded in `.spread-reuse.yaml`, for `spread -reuse -shell <job>`. */
+      readonly kept: boolean;
+    };
+  }
   /** A shared run (-queue) lost the runner that ran this job; it went back to the queue and runs again. */
   | { readonly type: 'job-retry'; readonly job: Job; readonly lostRunner: string }
   | { readonly type: 'run-end'; readonly interrupted: boolean };

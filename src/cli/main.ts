@@ -4,6 +4,7 @@
  * -list or the runner, and turn errors into one line and an exit status
  * (1 for errors and unsuccessful runs, 2 for bad flags, as the original).
  */
+import { join } from 'node:path';
 import { parseTimeout, TIMEOUT_HINT } from '../project/duration.js';
 import { ConfigError, formatWarning } from '../project/errors.js';
 import { parseFilter } from '../project/filter.js';
@@ -14,6 +15,7 @@ import { listJobs } from './list.js';
 import { toRunOptions, UsageError } from './options.js';
 import { SPREAD_FLAGS, USAGE_LINE } from './spread-flags.js';
 import type { Stopper } from './stopper.js';
+import type { PastJobs } from './report-files.js';
 // What only a run needs (the runner, SSH, tar, Redis, the reporters) is imported
 // when a run starts, so -list, -h and -version never load it (see bench/startup.ts).
 
@@ -72,15 +74,17 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const queueUrl = typeof parsed.values['queue'] === 'string' && parsed.values['queue'] !== '' ? parsed.values['queue'] : undefined;
   if (parsed.values['summary'] === true && !queueUrl) throw new UsageError('-summary needs -queue=URL: the shared run to sum up');
+  if (queueUrl && options.repeatUntil) throw new UsageError('cannot have both -repeat-until and -queue: a flake hunt runs on the machines of one runner');
   // Before anything is packed or allocated: an unreachable queue is one line.
   const queue = queueUrl ? await import('./queue.js') : undefined;
   const { reportFiles } = await import('./report-files.js');
+  const past = await pastJobs(project.dir, options.history);
   const sharedRun = queueUrl ? await queue!.openQueue(queueUrl, process.env) : undefined;
   if (sharedRun && parsed.values['summary'] === true) {
     try {
       const stop = new AbortController();
       process.once('SIGINT', () => stop.abort());
-      return await queue!.summaryCommand({ project, run: sharedRun, write: out, reporters: reportFiles(parsed.values, process.cwd()).reporters, signal: stop.signal });
+      return await queue!.summaryCommand({ project, run: sharedRun, write: out, reporters: reportFiles(parsed.values, process.cwd(), past).reporters, signal: stop.signal });
     } finally {
       await sharedRun.close();
     }
@@ -98,7 +102,8 @@ async function main(argv: readonly string[]): Promise<number> {
     ? new TerminalGate(status.write, { hold: () => status.pause(), release: () => status.resume() })
     : new TerminalGate((text) => out(text));
   const logs = typeof parsed.values['logs'] === 'string' && parsed.values['logs'] !== '' ? parsed.values['logs'] : undefined;
-  const files = reportFiles(parsed.values, process.cwd(), logs);
+  const files = reportFiles(parsed.values, process.cwd(), past, logs);
+  const markers = (await import('../report/ci-markers.js')).ciMarkers(process.env);
   const reporters = [...files.reporters, ...(status ? [progressReporter(status.update)] : [])];
   const stop = (stopper = new Stopper(durationFromEnv('SPREAD_STOP_GRACE') ?? STOP_GRACE_MS).listen());
   onOutputLost = () => stop.request('EPIPE');
@@ -110,6 +115,7 @@ async function main(argv: readonly string[]): Promise<number> {
       ...(dialTimeoutMs !== undefined ? { dialTimeoutMs } : {}),
       ...(interactive.length > 0 ? { openShell: interactiveShell(gate, process.stdin, process.stdout) } : {}),
       ...(sharedRun ? { sharedRun } : {}),
+      ...(markers ? { markers } : {}),
     });
   } finally {
     status?.close();
@@ -129,6 +135,17 @@ async function main(argv: readonly string[]): Promise<number> {
 /** A live status line on an interactive terminal, unless CI or SPREAD_NO_PROGRESS says otherwise. */
 const wantsStatusLine = (): boolean =>
   process.stdout.isTTY === true && process.env['CI'] !== 'true' && !process.env['SPREAD_NO_PROGRESS'] && process.env['TERM'] !== 'dumb';
+
+/** What history knew of each job before this run, for -html (none with -history=false). */
+async function pastJobs(projectDir: string, history: boolean): Promise<PastJobs | undefined> {
+  if (!history) return undefined;
+  const { History, HISTORY_FILE } = await import('../run/history.js');
+  const known = History.load(join(projectDir, HISTORY_FILE));
+  return (name) => {
+    const h = known.past(name);
+    return h ? { recent: h.recent, ...(h.ms !== undefined ? { durationMs: h.ms } : {}) } : undefined;
+  };
+}
 
 /** A duration from the environment (`30s`, `2m`), or undefined when unset; a bad value is a usage error. */
 function durationFromEnv(name: string): number | undefined {

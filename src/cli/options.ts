@@ -24,6 +24,7 @@ export function toRunOptions(v: FlagValues): RunOptions {
   if (repeat < 0) throw new UsageError(`-repeat must be 0 or more, not ${repeat}`);
   let repeatUntil: RegExp | undefined;
   const until = v['repeat-until'] as string | undefined;
+  if (until !== undefined && until !== '' && interaction.kind === 'restore') throw new UsageError('cannot have both -repeat-until and -restore');
   if (until !== undefined && until !== '') {
     try {
       repeatUntil = new RegExp(until, 'm');

@@ -1,18 +1,21 @@
 /**
- * -junit and -json: their paths checked before the run starts (parent
+ * -junit, -json and -html: their paths checked before the run starts (parent
  * directories created, the place writable), the reports written when the run
  * ends, each whole or not at all (a temporary file renamed), and each on its
  * own: one that fails is told on stderr and makes the run unsuccessful, but
  * never stops the other or the run.
  */
-import { accessSync, constants, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { Reporter } from '../events.js';
 import { isolate } from '../report/isolate.js';
 import { jsonReporter } from '../report/json.js';
 import { junitReporter } from '../report/junit.js';
 import { logsReporter } from '../report/logs.js';
+import { htmlReporter } from '../report/html/reporter.js';
+import type { PastJob } from '../report/html/collect.js';
+import { writeAtomically } from '../run/write-atomically.js';
 import { UsageError } from './options.js';
 
 export interface ReportFiles {
@@ -26,12 +29,15 @@ const KINDS = [
   { flag: 'json', title: 'JSON', make: jsonReporter },
 ] as const;
 
+/** What history knew of a job before the run (for the HTML report's trends and flaky jobs). */
+export type PastJobs = (jobName: string) => PastJob | undefined;
+
 /**
  * Checks the report paths now (throws a UsageError naming the flag) and
  * returns their reporters; with `logs` (-logs=DIR), the logs reporter too,
  * and the reports point at its files.
  */
-export function reportFiles(values: Record<string, unknown>, cwd: string, logs?: string): ReportFiles {
+export function reportFiles(values: Record<string, unknown>, cwd: string, past?: PastJobs, logs?: string): ReportFiles {
   const errors: string[] = [];
   const reporters: Reporter[] = [];
   const host = hostname();
@@ -40,7 +46,7 @@ export function reportFiles(values: Record<string, unknown>, cwd: string, logs?:
     if (typeof value !== 'string' || value === '') continue;
     const path = resolve(cwd, value);
     checkWritable(flag, path);
-    const write = (text: string) => writeWhole(path, text);
+    const write = (text: string) => writeAtomically(path, text);
     reporters.push(isolate(make(write, { hostname: host, ...(logs ? { logs } : {}) }), (err) => errors.push(`cannot write ${title} report ${value}: ${err.message}`)));
   }
   if (logs !== undefined) {
@@ -49,6 +55,13 @@ export function reportFiles(values: Record<string, unknown>, cwd: string, logs?:
     } catch (err) {
       throw new UsageError(`-logs=${logs}: ${(err as Error).message}`);
     }
+  }
+  const html = values['html'];
+  if (typeof html === 'string' && html !== '') {
+    const path = resolve(cwd, html);
+    checkWritable('html', path);
+    const report = htmlReporter({ file: path, write: (text) => writeAtomically(path, text), ...(past ? { past } : {}) });
+    reporters.push(isolate(report, (err) => errors.push(`cannot write HTML report ${html}: ${err.message}`)));
   }
   return { reporters, errors };
 }
@@ -76,14 +89,3 @@ function checkWritable(flag: string, path: string): void {
   }
 }
 
-/** Written to a temporary file next to it, then renamed: a reader never sees half a report. */
-function writeWhole(path: string, text: string): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  try {
-    writeFileSync(tmp, text);
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-}

@@ -13,7 +13,9 @@ import type { HostRunner } from '../project/evaluate.js';
 import type { Filter } from '../project/filter.js';
 import { selectJobs } from '../project/select.js';
 import type { Project } from '../project/types.js';
+import type { LogMarkers } from '../report/ci-markers.js';
 import { consoleReporter } from '../report/console.js';
+import { huntReporter } from '../report/hunt.js';
 import { isSuccessful, summarize } from '../report/summary.js';
 import type { RunOptions } from '../run/options.js';
 import { runJobs } from '../run/runner.js';
@@ -34,6 +36,8 @@ export interface RunCommandInput {
   readonly reporters?: readonly Reporter[];
   /** Opens interactive shells (-debug, -shell...); without it those modes are refused. */
   readonly openShell?: OpenShell;
+  /** Folds and annotations for the CI the run is in. */
+  readonly markers?: LogMarkers;
   /** Signals and a lost output, already listening; without it the run cannot be stopped. */
   readonly stopper?: Stopper;
   /** A run shared with other runners (-queue). */
@@ -51,7 +55,8 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
   const events: RunEvent[] = [];
   const quiet = options.discard || options.gc;
   const emit = fanOut([
-    consoleReporter({ write: input.write, verbosity: options.verbosity, summary: !quiet, ...(input.logs ? { logs: input.logs } : {}) }),
+    consoleReporter({ write: input.write, verbosity: options.verbosity, summary: !quiet, ...(input.markers ? { markers: input.markers } : {}), ...(input.logs ? { logs: input.logs } : {}) }),
+    ...(options.repeatUntil ? [huntReporter(input.write)] : []),
     { result: (e) => void events.push(e), artifacts: (e) => void events.push(e) },
     ...(input.reporters ?? []),
   ]);

@@ -7,9 +7,10 @@
 import { join } from 'node:path';
 import type { Reporter, RunEvent, ScriptRef, Stamped, Verb } from '../events.js';
 import { errorBytes } from '../events.js';
-import { isEmptyOutput, lateOutput, outputBytes } from '../output.js';
+import { escapeBytes, isEmptyOutput, lateOutput, outputBytes } from '../output.js';
 import { exportLine } from '../project/env.js';
 import { logPath } from './log-names.js';
+import type { LogMarkers } from './ci-markers.js';
 import { retryLines, summarize, summaryLines } from './summary.js';
 import type { Job } from '../project/types.js';
 
@@ -21,6 +22,8 @@ export interface ConsoleOptions {
   readonly summary?: boolean;
   /** The -logs directory: failures say which file has the full output. */
   readonly logs?: string;
+  /** Folds and annotations for a CI's log viewer (GitHub Actions, Travis). */
+  readonly markers?: LogMarkers;
 }
 
 const pad = (n: number): string => String(n).padStart(2, '0');
@@ -55,6 +58,14 @@ export function consoleReporter(o: ConsoleOptions): Reporter {
   };
   const where = (e: { machine: string; context: string }) => `${e.machine} (${e.context})`;
   const logOf = (e: ScriptRef): string | undefined => (o.logs === undefined ? undefined : join(o.logs, logPath(e)));
+  const mark = o.markers;
+  const scriptKey = (e: { machine: string; context: string; verb: Verb }) => `${e.machine}\0${e.context}\0${e.verb}`;
+  // A failure: its exact bytes on a plain log; as text through a CI's markers, which annotate it.
+  const fail = (at: number, message: readonly (string | Buffer)[], f: { context: string; startedAt?: number; debug?: boolean }) => {
+    if (!mark) return print(at, message);
+    const text = escapeBytes(Buffer.concat(message.map((m) => (typeof m === 'string' ? Buffer.from(m) : m))));
+    o.write(mark.failure({ at, message: text, text: `${timestamp(at)} ${text}\n`, ...f }));
+  };
   return {
     log: (e) => print(e.at, e.message, e.level === 'info' ? 0 : e.level === 'verbose' ? 1 : 2),
     machine: (e) => {
@@ -63,6 +74,7 @@ export function consoleReporter(o: ConsoleOptions): Reporter {
     },
     'script-start': (e) => {
       const seq = e.sequence ? ` (${e.sequence.index}/${e.sequence.total})` : '';
+      if (mark) o.write(mark.scriptStart({ at: e.at, key: scriptKey(e) }));
       print(e.at, `${TITLE[e.verb]} ${e.context} (${e.machine})${seq}...`);
       if (o.verbosity >= 2) print(e.at, `Sending script for ${where(e)}:\n-----\n${e.env.map(exportLine).join('\n')}\n\n${e.script}\n------`, 2);
     },
@@ -70,13 +82,14 @@ export function consoleReporter(o: ConsoleOptions): Reporter {
     'script-end': (e) => {
       const log = logOf(e);
       if (!isEmptyOutput(e.output)) print(e.at, [`Output from running script on ${where(e)}:\n-----\n`, outputBytes(e.output, log), '\n-----'], 2);
+      if (mark) o.write(mark.scriptEnd({ at: e.at, key: scriptKey(e) }));
       if (e.ok) return;
-      print(e.at, [`Error ${e.verb} ${e.context} (${e.machine}) : `, e.error ? errorBytes(e.error, e.output, log) : '']);
+      fail(e.at, [`Error ${e.verb} ${e.context} (${e.machine}) : `, e.error ? errorBytes(e.error, e.output, log) : ''], { context: e.context, startedAt: e.at - e.durationMs });
       if (log !== undefined) print(e.at, `Full log of ${e.verb} ${e.context}: ${log}`);
     },
     'debug-output': (e) => {
-      if (e.error !== undefined) print(e.at, [`Error debugging ${e.context} (${e.machine}) : `, errorBytes(e.error, e.output)]);
-      else print(e.at, [`Debug output for ${e.context} (${e.machine}) : `, errorBytes({ exitCode: 0 }, e.output)]);
+      if (e.error !== undefined) fail(e.at, [`Error debugging ${e.context} (${e.machine}) : `, errorBytes(e.error, e.output)], { context: e.context, debug: true });
+      else fail(e.at, [`Debug output for ${e.context} (${e.machine}) : `, errorBytes({ exitCode: 0 }, e.output)], { context: e.context, debug: true });
     },
     reboot: (e) => print(e.at, e.phase === 'requested' ? `Rebooting on ${where(e)} as requested...` : `Reboot on ${where(e)} is taking a while...`),
     result: (e) => void results.push(e),

@@ -91,6 +91,8 @@ export function recordRun(onEnd: (record: RunRecord) => void | Promise<void>, no
   const lastFailed = new Map<Job, Failure>();
   /** Jobs whose latest own failure is in the repeat now running: a restore failure after it is secondary. */
   const failedThisRepeat = new Set<Job>();
+  /** Jobs whose failure a flake hunt matched: failures of runs that end after it on other machines do not replace it. */
+  const matched = new Set<Job>();
   return {
     'run-start': (e) => {
       record.startedAt = e.at;
@@ -123,7 +125,7 @@ export function recordRun(onEnd: (record: RunRecord) => void | Promise<void>, no
       if (e.why) r.why = e.why;
       const failed = lastFailed.get(e.job);
       if (e.outcome === 'task-error' || e.outcome === 'task-prepare-error') {
-        if (failed) r.failure = failed;
+        if (failed && !matched.has(e.job)) r.failure = failed;
         failedThisRepeat.add(e.job);
       } else if (e.outcome === 'task-restore-error') {
         if (failed && !failedThisRepeat.has(e.job)) r.failure = failed;
@@ -131,6 +133,11 @@ export function recordRun(onEnd: (record: RunRecord) => void | Promise<void>, no
         record.levels.push({ ...failed, outcome: e.outcome, entry: entryName(e.outcome, e.job), job: e.job });
         if (e.outcome.endsWith('-prepare-error')) r.levelFailure = failed;
       }
+    },
+    'hunt-failure': (e) => {
+      if (!e.matched) return;
+      matched.add(e.job);
+      resultOf(e.job).failure = { level: e.level, verb: e.verb, context: e.context, machine: e.machine, reason: e.reason ?? 'failed', output: e.output };
     },
     'job-retry': (e) => {
       const r = resultOf(e.job);

@@ -20,7 +20,8 @@ export interface ProgressState {
 
 export function progressReporter(onChange: (state: ProgressState) => void, now: () => number = Date.now): Reporter {
   const results = new Map<Job, JobResult>();
-  const running = new Set<Job>();
+  // Runs in progress per job: a flake hunt runs one job on several machines at once.
+  const running = new Map<Job, number>();
   const ended = new Set<Job>();
   let total = 0;
   let startedAt = now();
@@ -30,7 +31,7 @@ export function progressReporter(onChange: (state: ProgressState) => void, now: 
     let aborted = 0;
     for (const r of results.values()) {
       // Done: it ran to its end, or it was aborted without running.
-      if (ended.has(r.job)) {
+      if (ended.has(r.job) && !running.has(r.job)) {
         const s = jobStatus(r);
         if (s === 'passed') passed++;
         else if (s === 'failed') failed++;
@@ -39,7 +40,7 @@ export function progressReporter(onChange: (state: ProgressState) => void, now: 
         aborted++;
       }
     }
-    return { total, passed, failed, aborted, running: [...running], startedAt };
+    return { total, passed, failed, aborted, running: [...running].flatMap(([job, n]) => Array<Job>(n).fill(job)), startedAt };
   };
   const resultOf = (job: Job): JobResult => resultFor(results, job);
   return {
@@ -49,12 +50,14 @@ export function progressReporter(onChange: (state: ProgressState) => void, now: 
       onChange(state());
     },
     'job-start': (e) => {
-      running.add(e.job);
+      running.set(e.job, (running.get(e.job) ?? 0) + 1);
       resultOf(e.job);
       onChange(state());
     },
     'job-end': (e) => {
-      running.delete(e.job);
+      const n = (running.get(e.job) ?? 1) - 1;
+      if (n > 0) running.set(e.job, n);
+      else running.delete(e.job);
       ended.add(e.job);
       onChange(state());
     },

@@ -56,6 +56,7 @@ const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
 
 export class MachineLink {
   private lost = false;
+  private kept = false;
 
   constructor(
     readonly machine: Machine,
@@ -90,6 +91,20 @@ export class MachineLink {
 
   get isLost(): boolean {
     return this.lost;
+  }
+
+  /** Keep the machine after the run, with or without -reuse (where a flake hunt matched). */
+  keep(): void {
+    this.kept = true;
+  }
+
+  get isKept(): boolean {
+    return this.kept;
+  }
+
+  /** Drop the machine from this run's reuse file (it is recorded in another one). */
+  forget(): void {
+    this.shared.reuse.remove(this.machine.system.backend, this.machine.system.name, this.machine.address);
   }
 
   async bootId(): Promise<string> {
@@ -164,7 +179,7 @@ export class MachineLink {
   async release(): Promise<void> {
     await this.session.close().catch(() => {});
     release(this.shared, this.machine);
-    if (this.shared.options.reuse && !this.lost) return;
+    if ((this.shared.options.reuse || this.kept) && !this.lost) return;
     this.shared.held.delete(this);
     await discard(this.shared, this.machine);
   }

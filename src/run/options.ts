@@ -38,8 +38,9 @@ export interface RunOptions {
   /** Run each task this many extra times, stopping at its first failure. @default 0 */
   readonly repeat: number;
   /**
-   * `-repeat-until`: only a failure whose output matches stops the repeats
-   * (which go on without limit when -repeat is not given).
+   * `-repeat-until`: a flake hunt. The selected jobs run on every worker of
+   * their systems at once, round after round, until a failure whose output
+   * matches (each job at most -repeat + 1 times when -repeat is given).
    */
   readonly repeatUntil?: RegExp;
   /** Garbage-collect backend leftovers and exit. @default false */

@@ -4,7 +4,9 @@
  * each walking the shared queue in its own seeded order, then the jobs left
  * over counted as aborted and every machine discarded or kept.
  */
-import { join } from 'node:path';
+import { mkdtempSync, rmdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import type { Backend, BackendContext } from '../backends/backend.js';
 import { machineName } from '../backends/backend.js';
 import { createBackend } from '../backends/registry.js';
@@ -20,6 +22,7 @@ import { Sequence } from './level-script.js';
 import type { Content, LinkShared, MachineLink } from './machine-link.js';
 import type { RunOptions } from './options.js';
 import { History, HISTORY_FILE, orderByHistory } from './history.js';
+import { Hunt, HuntQueue } from './hunt.js';
 import { permutation } from './pick-job.js';
 import { ReuseFile } from './reuse-file.js';
 import { resolveTimeouts } from '../project/timeouts.js';
@@ -117,6 +120,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
   let joined: Joined | undefined;
   let refused = false;
   let queue: JobQueue | undefined;
+  let hunt: ReturnType<typeof startHunt> | undefined;
   let groups: ReturnType<typeof startGroups> = undefined;
   // Packing (work on this host) overlaps allocating and connecting (waiting on
   // the machines): a worker waits for the content only when it is ready to send
@@ -138,7 +142,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
   let stopping = AbortSignal.any([input.stopping, packFailed.signal]);
   const gaveUp = new Map<string, AbortReason>();
   try {
-    const workers = workerCounts(project, input.jobs);
+    const workers = workerCounts(project, input.jobs, options.repeatUntil !== undefined);
     const total = [...workers.values()].reduce((a, b) => a + b, 0);
     let seed = options.seed;
     if (!options.discard && seed === 0 && input.jobs.length > total) seed = Math.floor(Date.now() / 1000);
@@ -167,7 +171,8 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
     }
     emit({ type: 'run-start', jobs: input.jobs, workers: total, seed });
 
-    const jobQueue = new JobQueue(store, input.jobs, stopping, joined?.runner ?? '');
+    hunt = options.repeatUntil ? startHunt(input, reuse.path) : undefined;
+    const jobQueue = hunt ? new HuntQueue(hunt.hunt, store, input.jobs, stopping) : new JobQueue(store, input.jobs, stopping, joined?.runner ?? '');
     queue = jobQueue;
     if (history && joined) {
       const known = await store.history().catch(() => new Map<string, number>());
@@ -176,13 +181,16 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
         if (ms !== undefined) history.record(job, ms);
       }
     }
-    // Plain runs feed the history: a run with shells or repeats says little about a job's usual time.
+    // Plain runs feed the job times (a run with shells or repeats says little about a job's usual time);
+    // outcomes come from every run nobody steers by hand.
     const recording = options.history && !options.discard && options.interaction.kind === 'none' && options.repeat === 0 && !options.repeatUntil;
+    const steered = options.interaction.kind !== 'none' && options.interaction.kind !== 'abend';
     const runEmit: Emit = (e) => {
       if (recording && e.type === 'job-end' && e.outcome === 'task-done') {
         history?.record(e.job, e.durationMs);
         jobQueue.track(store.recordDuration(e.job, e.durationMs));
       }
+      if (!steered && e.type === 'result' && e.outcome in PASSED) history?.recordOutcome(e.job, PASSED[e.outcome]!);
       track(e);
       jobQueue.tap(e);
     };
@@ -197,7 +205,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
         const seeded = permutation(input.jobs.length, seed + offset + i);
         const order = history ? orderByHistory(seeded, input.jobs, history) : seeded;
         const key = `${system.backend}:${system.name}`;
-        running.push(runWorker({ backend: backends.get(system.backend)!, system, order, index: i + 1, queue: jobQueue, shared, env, ...(groups ? { groups } : {}) }).catch((err: Error) => {
+        running.push(runWorker({ backend: backends.get(system.backend)!, system, order, index: i + 1, queue: jobQueue, shared, env, ...(groups ? { groups } : {}), ...(hunt ? { hunt: hunt.hunt } : {}) }).catch((err: Error) => {
           log(`Worker for ${key} failed: ${err.message}`);
           gaveUp.set(key, { kind: 'error', message: `not run: the worker for ${key} failed: ${err.message}` });
           failed = true;
@@ -230,7 +238,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
     }
     // Machines still held: kept under -reuse, else discarded (a worker that died must not leak one).
     await cut.bound(Promise.all([...held].map(async (link) => {
-      if (options.reuse) emit({ type: 'machine', action: 'keeping', machine: machineName(link.machine), address: link.machine.address, system: `${link.machine.system.backend}:${link.machine.system.name}` });
+      if (options.reuse || link.isKept) emit({ type: 'machine', action: 'keeping', machine: machineName(link.machine), address: link.machine.address, system: `${link.machine.system.backend}:${link.machine.system.name}` });
       else await link.release();
     })));
     if (cut.passed && !options.reuse && reuse.size > 0) {
@@ -244,6 +252,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
       log(`Cannot save job times to ${HISTORY_FILE}: ${(err as Error).message}`);
     }
     await content?.dispose();
+    hunt?.finish();
     await groups?.endpoint.service.close();
     // A runner refused by a shared run ran nothing: its error says why, with no summary.
     if (!refused) emit({ type: 'run-end', interrupted: input.stopping.aborted });
@@ -267,15 +276,21 @@ async function joinRun(input: RunInput, run: SharedRun, packed: PackedContent, w
   return joined;
 }
 
-/** Workers per system: `workers:`, but never more than the jobs it has (spec §5.1), counting the machines of multi-machine jobs. */
-function workerCounts(project: Project, jobs: readonly Job[]): Map<System, number> {
+/** The outcomes that say whether a job's own scripts passed. */
+const PASSED: Partial<Record<string, boolean>> = { 'task-done': true, 'task-error': false, 'task-prepare-error': false, 'task-restore-error': false };
+
+/**
+ * Workers per system: `workers:`, but never more than the jobs it has (spec §5.1), counting the machines
+ * of multi-machine jobs; a flake hunt uses every one.
+ */
+function workerCounts(project: Project, jobs: readonly Job[], hunting = false): Map<System, number> {
   const jobsOf = new Map<System, number>();
   for (const job of jobs) jobsOf.set(job.system, (jobsOf.get(job.system) ?? 0) + (job.task.instances?.count ?? 1));
   const counts = new Map<System, number>();
   // Declaration order, so workers start backend by backend as in the original.
   for (const system of project.backends.flatMap((b) => b.systems)) {
     const n = jobsOf.get(system) ?? 0;
-    if (n > 0) counts.set(system, Math.min(system.workers, n));
+    if (n > 0) counts.set(system, hunting ? system.workers : Math.min(system.workers, n));
   }
   return counts;
 }
@@ -313,6 +328,36 @@ async function pack(input: RunInput, backendNames: string[]): Promise<PackedCont
     input.emit({ type: 'log', level: 'info', message: `Error packing project content for delivery: ${(err as Error).message}` });
     throw new Error('cannot pack project content for delivery');
   }
+}
+
+/**
+ * A flake hunt over the selected jobs; failures go under -artifacts, or a
+ * fresh temporary directory (removed at the end if nothing was saved).
+ */
+function startHunt(input: RunInput, reuseFile: string): { hunt: Hunt; finish: () => void } {
+  const { options, emit, project } = input;
+  const dir = options.artifacts ? resolve(options.artifacts) : mkdtempSync(join(tmpdir(), 'spread-hunt-'));
+  const shell = reusePath(project, { ...options, reuse: true, reusePid: 0 });
+  const hunt = new Hunt({
+    until: options.repeatUntil!, jobs: input.jobs, dir, emit,
+    runsPerJob: options.repeat > 0 ? options.repeat + 1 : Infinity,
+    ...(reuseFile !== shell ? { keepIn: shell } : {}),
+  });
+  const machines = [...workerCounts(project, input.jobs, true).values()].reduce((a, b) => a + b, 0);
+  emit({ type: 'log', level: 'info', message: `Hunting for a failure matching ${options.repeatUntil} with ${input.jobs.length} job${input.jobs.length === 1 ? '' : 's'} on ${machines} machine${machines === 1 ? '' : 's'}; failures are saved under ${dir}` });
+  return {
+    hunt,
+    finish: () => {
+      hunt.end();
+      if (!options.artifacts) {
+        try {
+          rmdirSync(dir); // Only when empty: nothing was saved.
+        } catch {
+          // Failures were saved there.
+        }
+      }
+    },
+  };
 }
 
 /**

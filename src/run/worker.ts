@@ -8,8 +8,6 @@
  */
 import type { Backend } from '../backends/backend.js';
 import type { AbortReason, Outcome } from '../events.js';
-import { errorText } from '../events.js';
-import { outputText } from '../output.js';
 import type { Env, Job, Suite, System } from '../project/types.js';
 import { fetchArtifacts } from './artifacts.js';
 import { contextOf, runLevel } from './level-script.js';
@@ -21,6 +19,7 @@ import { obtainMachine } from './machine-link.js';
 import type { Groups, Member } from './group.js';
 import { runGroupPart } from './group-task.js';
 import type { SyncEndpoint } from './sync-link.js';
+import type { Hunt } from './hunt.js';
 
 export interface WorkerInput {
   readonly backend: Backend;
@@ -34,6 +33,8 @@ export interface WorkerInput {
   readonly env: WorkerEnv;
   /** Multi-machine jobs: their gathering, and how their instances reach the sync service. */
   readonly groups?: { readonly groups: Groups; readonly endpoint: SyncEndpoint };
+  /** A flake hunt (-repeat-until): the queue hands out its runs; each run's end is reported to it. */
+  readonly hunt?: Hunt;
 }
 
 /** Joins scripts as one, each in its own subshell (spec §5.3). */
@@ -106,6 +107,8 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<'rep
   };
 
   let abend = false;
+  /** A flake hunt matched here: the machine stays as the failure left it (nothing more runs or is restored). */
+  let held = false;
   let badProject = false;
   /** Suites whose prepare failed on this machine, with the reason their jobs do not run. */
   const badSuite = new Map<Suite, AbortReason>();
@@ -191,6 +194,8 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<'rep
       if (!restoreOnly && !(await run({ job, level: 'suite', verb: 'preparing', script: job.suite.prepare, debug: job.suite.debug }, 'suite-prepare-error', job))) {
         badSuite.set(job.suite, stopWhy!);
         stopWhy = undefined;
+        // A hunt would hand this worker the same jobs again and again.
+        if (input.hunt) badProject = true;
         continue;
       }
     }
@@ -207,12 +212,12 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<'rep
         abended: () => abend, abend: () => { abend = true; },
       });
     } else {
-      const task = await runTask(input, link, job, runFull, () => abend);
+      const task = await runTask(input, link, job, runFull, () => abend, () => { abend = held = true; });
       badProject = task !== undefined;
       stopWhy = task ?? stopWhy;
     }
   }
-  if (abend) stopWhy = { kind: 'abend', message: `not run: -abend stopped the worker on ${link.label} after a failure` };
+  if (abend && !held) stopWhy = { kind: 'abend', message: `not run: -abend stopped the worker on ${link.label} after a failure` };
   // The reason the system's jobs left over did not run, if no other worker runs them.
   if (stopWhy && (badProject || abend)) input.shared.gaveUp.set(`${input.system.backend}:${input.system.name}`, stopWhy);
 
@@ -234,33 +239,30 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<'rep
 /**
  * The task and its repeats; a reason when its restore failed (the machine is
  * then not trusted) or a second signal killed it. Repeats stop at the first
- * failure, or with -repeat-until at the first failure whose output matches
- * (unrelated failures are counted and the repeats go on), and at Ctrl-C.
- * A repeat counts as done once its restore passed too, so the summary never
- * calls successful a task whose restore failed.
+ * failure, and at Ctrl-C. In a flake hunt (-repeat-until) this is one run,
+ * and a failure that matches calls `hold` after the artifacts are fetched:
+ * the machine is left as it is. A repeat counts as done once its restore
+ * passed too, so the summary never calls successful a task whose restore
+ * failed.
  */
-async function runTask(input: WorkerInput, link: MachineLink, job: Job, run: (c: LevelCall) => Promise<LevelResult>, abended: () => boolean): Promise<AbortReason | undefined> {
+async function runTask(input: WorkerInput, link: MachineLink, job: Job, run: (c: LevelCall) => Promise<LevelResult>, abended: () => boolean, hold: () => void): Promise<AbortReason | undefined> {
   const w = input.env;
+  const hunt = input.hunt;
   const restoreOnly = w.options.interaction.kind === 'restore';
-  const until = w.options.repeatUntil;
   const started = Date.now();
   w.emit({ type: 'job-start', job, machine: link.label });
   let debug = taskDebug(job);
   let outcome: Outcome = restoreOnly ? 'task-abort' : 'task-done';
   let stop: AbortReason | undefined;
-  /** Whether a failure ends the repeats. */
-  const stops = (failure: LevelResult): boolean => {
-    if (!until || until.test(outputText(failure.output)) || (failure.error && until.test(errorText(failure.error, failure.output)))) return true;
-    w.emit({ type: 'log', level: 'info', message: `Failure of ${job.name} does not match -repeat-until, repeating...` });
-    return false;
-  };
+  let matched = false;
+  const ref = (verb: 'preparing' | 'executing') => ({ machine: link.label, job, level: 'task' as const, verb, context: job.name });
   /** A second signal killed the task's script: the job is cut, not failed. */
   const killed = (verb: string): void => {
     stop = { kind: 'error', message: `interrupted while ${verb} ${job.name}` };
     w.emit({ type: 'result', outcome: 'task-abort', job, why: stop });
     outcome = 'task-abort';
   };
-  const limit = restoreOnly ? 0 : until && w.options.repeat === 0 ? Infinity : w.options.repeat;
+  const limit = restoreOnly || hunt ? 0 : w.options.repeat;
   for (let left = limit; left >= 0; left--) {
     let passed = false;
     if (restoreOnly) {
@@ -272,7 +274,8 @@ async function runTask(input: WorkerInput, link: MachineLink, job: Job, run: (c:
       } else if (!prepared.ok) {
         w.emit({ type: 'result', outcome: 'task-prepare-error', job });
         outcome = 'task-prepare-error';
-        if (stops(prepared)) [debug, left] = ['', -1];
+        [debug, left] = ['', -1];
+        matched = (await hunt?.ended(link, { ref: ref('preparing'), result: prepared })) === true;
       } else {
         const executed = await run({ job, level: 'task', verb: 'executing', script: job.task.execute, debug });
         if (executed.interrupted) {
@@ -282,12 +285,14 @@ async function runTask(input: WorkerInput, link: MachineLink, job: Job, run: (c:
         } else {
           w.emit({ type: 'result', outcome: 'task-error', job });
           outcome = 'task-error';
-          if (stops(executed)) [debug, left] = ['', -1];
+          [debug, left] = ['', -1];
         }
+        if (!executed.interrupted) matched = (await hunt?.ended(link, { ref: ref('executing'), result: executed })) === true;
       }
     }
     if (input.queue.stopping.aborted || link.isLost || abended()) left = -1;
     if (!abended() && !restoreOnly && left <= 0 && !link.isLost) await fetchArtifacts(link, w, job);
+    if (matched) hold();
     const restored = !abended() && !link.isLost ? await run({ job, level: 'task', verb: 'restoring', script: taskRestore(job), debug }) : undefined;
     if (restored && !restored.ok && !restored.interrupted) {
       w.emit({ type: 'result', outcome: 'task-restore-error', job });

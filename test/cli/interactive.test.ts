@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { adhocBackend, adhocPool } from '../helpers/adhoc.js';
@@ -14,15 +13,8 @@ import type { AdhocPool } from '../helpers/adhoc.js';
 import { makeProject, removeProject, SPREAD_BIN } from '../helpers/fixture.js';
 import { sshdSkip, startSshd } from '../helpers/sshd.js';
 import type { SshdTarget } from '../helpers/sshd.js';
+import { finished, startInTmux, tmux, tmuxSkip, waitScreen } from '../helpers/tmux.js';
 
-const tmuxSkip = ((): string | false => {
-  try {
-    execFileSync('tmux', ['-V']);
-    return false;
-  } catch {
-    return process.env['CI'] === 'true' ? false : 'tmux is not installed';
-  }
-})();
 const skip = tmuxSkip || sshdSkip();
 let target: SshdTarget;
 let pool: AdhocPool;
@@ -36,36 +28,6 @@ after(async () => {
   await target?.stop();
   pool?.remove();
 });
-
-const tmux = (...args: string[]): string => execFileSync('tmux', args, { encoding: 'utf8' });
-const screen = (session: string): string => tmux('capture-pane', '-p', '-J', '-S', '-200', '-t', session);
-
-async function waitScreen(session: string, re: RegExp, what: string): Promise<string> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const text = screen(session);
-    if (re.test(text)) return text;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; screen:\n${text}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** Start spread in a tmux session; output also goes to out.log, the exit status to status. */
-function startInTmux(session: string, dir: string, args: string[], env: NodeJS.ProcessEnv): void {
-  const exports = Object.entries(env).map(([k, v]) => `export ${k}='${v}'`).join('\n');
-  writeFileSync(join(dir, 'run.sh'), `${exports}\ncd '${dir}'\n'${process.execPath}' '${SPREAD_BIN}' ${args.join(' ')} 2>&1 | tee out.log\necho "\${PIPESTATUS[0]}" > status\nsleep 600\n`);
-  tmux('new-session', '-d', '-s', session, '-x', '200', '-y', '50', `bash '${join(dir, 'run.sh')}'`);
-}
-
-async function finished(dir: string): Promise<{ status: number; out: string }> {
-  const deadline = Date.now() + 30_000;
-  while (!existsSync(join(dir, 'status'))) {
-    if (Date.now() > deadline) throw new Error('spread did not finish');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  await new Promise((r) => setTimeout(r, 100));
-  return { status: Number(readFileSync(join(dir, 'status'), 'utf8').trim()), out: readFileSync(join(dir, 'out.log'), 'utf8') };
-}
 
 const PROJECT = (backend: string) => ({
   'spread.yaml': `project: shells\npath: /home/shell\nenvironment:\n    MYVAR: from-the-project\nbackends:\n${backend}suites:\n    tests/:\n        summary: tests\n`,

@@ -43,6 +43,12 @@ export interface SpreadResult {
   readonly stderr: string;
 }
 
+/** The test process's environment without what would change spread's log: CI log markers. */
+export const baseEnv = (): NodeJS.ProcessEnv => {
+  const { GITHUB_ACTIONS: _g, TRAVIS: _t, ...rest } = process.env;
+  return rest;
+};
+
 export const runSpread = async (args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<SpreadResult> => {
   const r = await runSpreadBytes(args, cwd, env);
   return { ...r, stdout: r.stdout.toString() };
@@ -72,7 +78,7 @@ export interface SpreadBytesResult {
 /** runSpread, keeping stdout as bytes (output that is not UTF-8 must arrive as it was printed). */
 export function runSpreadBytes(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<SpreadBytesResult> {
   return new Promise((resolvePromise) => {
-    execFile(process.execPath, [SPREAD_BIN, ...args], { cwd, env: { ...process.env, ...env }, maxBuffer: 256 * 1024 * 1024, encoding: 'buffer' }, (err, stdout, stderr) => {
+    execFile(process.execPath, [SPREAD_BIN, ...args], { cwd, env: { ...baseEnv(), ...env }, maxBuffer: 256 * 1024 * 1024, encoding: 'buffer' }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? Number((err as NodeJS.ErrnoException).code) : 1) : 0;
       resolvePromise({ code, stdout, stderr: stderr.toString() });
     });

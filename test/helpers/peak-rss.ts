@@ -1,13 +1,13 @@
 /** Running spread while watching its memory: the peak RSS (VmHWM) polled from /proc until it exits. */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { SPREAD_BIN } from './fixture.js';
+import { baseEnv, SPREAD_BIN } from './fixture.js';
 import type { SpreadBytesResult } from './fixture.js';
 
 /** The peak is the high-water mark the kernel keeps, read every 20 ms: exact but for the last few ms. */
 export function runSpreadWithPeak(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<SpreadBytesResult & { peakKb: number }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [SPREAD_BIN, ...args], { cwd, env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [SPREAD_BIN, ...args], { cwd, env: { ...baseEnv(), ...env } });
     const out: Buffer[] = [];
     let err = '';
     let peakKb = 0;

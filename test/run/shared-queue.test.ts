@@ -14,6 +14,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { R_SIZE } from '../../src/report/html/model.js';
+import { readReportData } from '../../src/report/html/render.js';
 import { parseQueueUrl } from '../../src/store/queue-url.js';
 import { connectRedisRun } from '../../src/store/redis.js';
 import type { RunRecordStored } from '../../src/store/store.js';
@@ -223,12 +225,16 @@ test('SIGKILL of a runner mid-job: its job runs again on another runner, the run
       assert.match(retried, /Executing adhoc:debian-12:tests\/main\/long \(/);
       assert.doesNotMatch(retried, /Error executing adhoc:debian-12:tests\/main\/long/);
 
-      const merged = await runSpread([queue, '-summary', `-json=${join(dir, 'merged.json')}`], dir);
+      const merged = await runSpread([queue, '-summary', `-json=${join(dir, 'merged.json')}`, `-html=${join(dir, 'merged.html')}`], dir);
       // As without a lost runner: the failing task, and the abort after the failing prepare.
       assert.match(stripTime(merged.stdout), /Successful tasks: 12\nAborted tasks: 0\nFailed tasks: 1\n.*\nFailed task prepare: 1\n.*\nRetried after a lost runner: [12]\n(?: {4}- .*\n)* {4}- adhoc:debian-12:tests\/main\/long\n/);
       const json = JSON.parse(readFileSync(join(dir, 'merged.json'), 'utf8')) as { jobs: { name: string; status: string; retriedAfterLostRunner?: string }[] };
       const long = json.jobs.find((j) => j.name === 'adhoc:debian-12:tests/main/long')!;
       assert.equal(long.status, 'passed');
+      // The HTML report of the merged run: every job, one run each on the timeline (the lost attempt is not kept).
+      const html = readReportData(readFileSync(join(dir, 'merged.html'), 'utf8'));
+      assert.equal(html.jobs.length, json.jobs.length);
+      assert.equal(html.runs.length / R_SIZE, json.jobs.filter((j) => j.status === 'passed' || j.status === 'failed').length);
       assert.match(long.retriedAfterLostRunner ?? '', /-\d+-/);
       const stored = await readRun(queue);
       const longIndex = stored.jobs.indexOf('adhoc:debian-12:tests/main/long');
