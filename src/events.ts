@@ -28,7 +28,12 @@ export interface ScriptRef {
   readonly verb: Verb;
   /** `backend:system`, `backend:system:suite/` or the job name, by level. */
   readonly context: string;
-  /** The worker running it, from 1 within its system (several may share a machine label). */
+  /**
+   * How the log names the machine when that differs from `machine`: an
+   * adhoc machine is named by its system, as in the original.
+   */
+  readonly label?: string;
+  /** The worker running it, from 1 within its system. */
   readonly worker?: number;
   /** The instance of a multi-machine job it belongs to, from 1. */
   readonly instance?: number;

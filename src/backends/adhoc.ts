@@ -42,9 +42,9 @@ export function adhocBackend(config: BackendConfig, ctx: BackendContext): Backen
   };
 
   const machineFor = (system: System, address: string, credentials: { username: string; password: string }): Machine =>
-    // Named by its system, as the original names adhoc machines (several workers may share the label).
+    // The log names it by its system, as the original names adhoc machines; reports tell machines apart by address.
     sshMachine({
-      system, label: label(system), address, ...credentials,
+      system, label: address, logLabel: label(system), address, ...credentials,
       data: { backend: config.name, system: system.name, address },
       discard: async () => {
         if (config.discard.trim() !== '') await run(config.discard, system, address);

@@ -56,7 +56,9 @@ export function consoleReporter(o: ConsoleOptions): Reporter {
     if (typeof message === 'string') o.write(`${timestamp(at)} ${message}\n`);
     else o.write(Buffer.concat([Buffer.from(`${timestamp(at)} `), ...message.map((m) => (typeof m === 'string' ? Buffer.from(m) : m)), Buffer.from('\n')]));
   };
-  const where = (e: { machine: string; context: string }) => `${e.machine} (${e.context})`;
+  /** The machine as the original's log names it (an adhoc machine by its system). */
+  const shown = (e: { machine: string; label?: string }) => e.label ?? e.machine;
+  const where = (e: { machine: string; label?: string; context: string }) => `${shown(e)} (${e.context})`;
   const logOf = (e: ScriptRef): string | undefined => (o.logs === undefined ? undefined : join(o.logs, logPath(e)));
   const mark = o.markers;
   const scriptKey = (e: { machine: string; context: string; verb: Verb }) => `${e.machine}\0${e.context}\0${e.verb}`;
@@ -75,7 +77,7 @@ export function consoleReporter(o: ConsoleOptions): Reporter {
     'script-start': (e) => {
       const seq = e.sequence ? ` (${e.sequence.index}/${e.sequence.total})` : '';
       if (mark) o.write(mark.scriptStart({ at: e.at, key: scriptKey(e) }));
-      print(e.at, `${TITLE[e.verb]} ${e.context} (${e.machine})${seq}...`);
+      print(e.at, `${TITLE[e.verb]} ${e.context} (${shown(e)})${seq}...`);
       if (o.verbosity >= 2) print(e.at, `Sending script for ${where(e)}:\n-----\n${e.env.map(exportLine).join('\n')}\n\n${e.script}\n------`, 2);
     },
     'script-warn': (e) => print(e.at, [`WARNING: ${where(e)} running late. `, lateOutput(e.output)]),
@@ -84,12 +86,12 @@ export function consoleReporter(o: ConsoleOptions): Reporter {
       if (!isEmptyOutput(e.output)) print(e.at, [`Output from running script on ${where(e)}:\n-----\n`, outputBytes(e.output, log), '\n-----'], 2);
       if (mark) o.write(mark.scriptEnd({ at: e.at, key: scriptKey(e) }));
       if (e.ok) return;
-      fail(e.at, [`Error ${e.verb} ${e.context} (${e.machine}) : `, e.error ? errorBytes(e.error, e.output, log) : ''], { context: e.context, startedAt: e.at - e.durationMs });
+      fail(e.at, [`Error ${e.verb} ${e.context} (${shown(e)}) : `, e.error ? errorBytes(e.error, e.output, log) : ''], { context: e.context, startedAt: e.at - e.durationMs });
       if (log !== undefined) print(e.at, `Full log of ${e.verb} ${e.context}: ${log}`);
     },
     'debug-output': (e) => {
-      if (e.error !== undefined) fail(e.at, [`Error debugging ${e.context} (${e.machine}) : `, errorBytes(e.error, e.output)], { context: e.context, debug: true });
-      else fail(e.at, [`Debug output for ${e.context} (${e.machine}) : `, errorBytes({ exitCode: 0 }, e.output)], { context: e.context, debug: true });
+      if (e.error !== undefined) fail(e.at, [`Error debugging ${e.context} (${shown(e)}) : `, errorBytes(e.error, e.output)], { context: e.context, debug: true });
+      else fail(e.at, [`Debug output for ${e.context} (${shown(e)}) : `, errorBytes({ exitCode: 0 }, e.output)], { context: e.context, debug: true });
     },
     reboot: (e) => print(e.at, e.phase === 'requested' ? `Rebooting on ${where(e)} as requested...` : `Reboot on ${where(e)} is taking a while...`),
     result: (e) => void results.push(e),

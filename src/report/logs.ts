@@ -67,7 +67,7 @@ export function logsReporter(o: LogsOptions): Reporter {
   return {
     'script-start': (e) => {
       const seq = e.sequence ? ` (${e.sequence.index}/${e.sequence.total})` : '';
-      write(pathOf(e), line(e, `${TITLE[e.verb]} ${e.context} (${e.machine})${seq}...`));
+      write(pathOf(e), line(e, `${TITLE[e.verb]} ${e.context} (${e.label ?? e.machine})${seq}...`));
     },
     'script-output': (e) => write(pathOf(e), e.chunk),
     reboot: (e) => write(pathOf(e), line(e, e.phase === 'requested' ? 'Rebooting as requested...' : 'Reboot is taking a while...')),
@@ -80,7 +80,7 @@ export function logsReporter(o: LogsOptions): Reporter {
     },
     'debug-output': (e) => {
       const path = pathOf(e);
-      write(path, line(e, `Debug output for ${e.context} (${e.machine}):`));
+      write(path, line(e, `Debug output for ${e.context} (${e.label ?? e.machine}):`));
       write(path, outputBytes(e.output));
       write(path, `\n${e.error ? line(e, 'message' in e.error ? `Error debugging: ${e.error.message}` : `Error debugging: exit status ${e.error.exitCode}`) : ''}`);
       close(path);

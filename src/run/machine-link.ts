@@ -76,6 +76,11 @@ export class MachineLink {
     return this.machine.label;
   }
 
+  /** How the log names the machine in parentheses (Machine.logLabel). */
+  get logLabel(): string {
+    return this.machine.logLabel ?? this.machine.label;
+  }
+
   get sudo(): boolean {
     return this.machine.username !== 'root';
   }

@@ -168,7 +168,7 @@ restore: ${note('task restore $SPREAD_INSTANCE')}
     assert.equal(r.code, 1, out);
     assert.match(out, /Error executing adhoc:ubuntu-16\.04:tests\/late instance 1\/3 \(adhoc:ubuntu-16\.04\) : BARRIER never 3: timed out after 1s waiting for 3 instances in state never \(0 so far\)\n/);
     for (const k of [2, 3]) {
-      assert.match(out, new RegExp(`Error executing adhoc:ubuntu-16\\.04:tests/late instance ${k}/3 \\(.*\\) : BARRIER forever 3 10m: instance 1 \\(adhoc:ubuntu-16\\.04\\) failed executing\\n`));
+      assert.match(out, new RegExp(`Error executing adhoc:ubuntu-16\\.04:tests/late instance ${k}/3 \\(.*\\) : BARRIER forever 3 10m: instance 1 \\(127\\.0\\.0\\.3\\d:\\d+\\) failed executing\\n`));
     }
     assert.match(out, /Successful tasks: 0\nAborted tasks: 0\nFailed tasks: 1\n {4}- adhoc:ubuntu-16\.04:tests\/late\n/);
     assert.deepEqual(sorted((await allLogs()).flat().filter((l) => l.startsWith('task restore'))), ['task restore 1', 'task restore 2', 'task restore 3'], 'every instance restored');
@@ -195,7 +195,7 @@ restore: ${note('task restore $SPREAD_INSTANCE')}
     const out = stripTime(r.stdout);
     assert.equal(r.code, 1, out);
     assert.match(out, /Error executing adhoc:ubuntu-16\.04:tests\/crash instance 2\/3 \(.*\) : \n-----\n[\s\S]*instance 2 gives up\n\+ exit 7\n-----/);
-    assert.match(out, /Error executing adhoc:ubuntu-16\.04:tests\/crash instance 1\/3 \(.*\) : BARRIER all-done 3 10m: instance 2 \(adhoc:ubuntu-16\.04\) failed executing\n/);
+    assert.match(out, /Error executing adhoc:ubuntu-16\.04:tests\/crash instance 1\/3 \(.*\) : BARRIER all-done 3 10m: instance 2 \(127\.0\.0\.3\d:\d+\) failed executing\n/);
     assert.match(out, /Output of adhoc:ubuntu-16\.04:tests\/crash instance 3\/3 \(.*\), which passed:\n-----\n[\s\S]*instance 3 did its part\n-----/);
     assert.match(out, /Failed tasks: 1\n {4}- adhoc:ubuntu-16\.04:tests\/crash\n/);
     assert.doesNotMatch(out, /Failed tasks: [^1]/);
@@ -352,7 +352,7 @@ test('a machine whose sshd refuses forwarding: a clear error, and the other inst
       const out = stripTime(r.stdout);
       assert.equal(r.code, 1, out);
       assert.match(out, /Error executing adhoc:ubuntu-16\.04:tests\/pair instance \d\/2 \(adhoc:ubuntu-16\.04\) : cannot forward a port on 127\.0\.0\.34:\d+ back to spread: .* \(sshd must allow it: AllowTcpForwarding yes\)\n/);
-      assert.match(out, /Error executing adhoc:ubuntu-16\.04:tests\/pair instance \d\/2 \(adhoc:ubuntu-16\.04\) : SIGNAL_AND_WAIT both 10m: instance \d \(adhoc:ubuntu-16\.04\) failed executing\n/);
+      assert.match(out, /Error executing adhoc:ubuntu-16\.04:tests\/pair instance \d\/2 \(adhoc:ubuntu-16\.04\) : SIGNAL_AND_WAIT both 10m: instance \d \(127\.0\.0\.34:\d+\) failed executing\n/);
       assert.match(out, /Failed tasks: 1\n/);
       assert.deepEqual(sorted(pool.discarded()), sorted([closed.address, targets[0]!.address]));
     }, [closed, targets[0]!]);
@@ -419,7 +419,7 @@ execute: |
       assert.equal(r.code, 1, out + r.stderr);
       assert.match(out, /Successful tasks: 1\nAborted tasks: 0\nFailed tasks: 1\n {4}- adhoc:ubuntu-16\.04:tests\/crash\n/);
       for (const k of [1, 2]) {
-        assert.match(out, new RegExp(`Error executing adhoc:ubuntu-16\\.04:tests/crash instance ${k}/3 \\(.*\\) : BARRIER never 3 10m: instance 3 \\(adhoc:ubuntu-16\\.04\\) failed executing\\n`));
+        assert.match(out, new RegExp(`Error executing adhoc:ubuntu-16\\.04:tests/crash instance ${k}/3 \\(.*\\) : BARRIER never 3 10m: instance 3 \\(127\\.0\\.0\\.3\\d:\\d+\\) failed executing\\n`));
       }
       await client.connect();
       await client.select(2);
