@@ -102,6 +102,12 @@ export class GroupOutcome {
     this.outcome = 'task-abort';
   }
 
+  /** This attempt does not count (it will run again): no result from now on. */
+  drop(): void {
+    this.aborted = true;
+    this.outcome = 'task-abort';
+  }
+
   /** Every member arrived at `phase` of the current round. */
   phase(phase: Phase, r: PhaseResult): void {
     if (phase === 'prepared') this.prepareFailed = r.failed;

@@ -107,7 +107,9 @@ export class SharedGroups implements Groups {
       const opened = await this.o.gathering.open(claim, key, instances.count, seatOf(seat, link)).catch(() => 'busy' as const);
       if (opened === 'busy') return { claim, busy: true };
       this.o.emit({ type: 'log', level: 'verbose', message: `Gathering ${instances.count} machines of ${key} for ${claim.job.name} in the shared run...` });
-      return { claim, member: this.group(opened.id, claim.job, instances.count, this.o.runner).add(link, seat) };
+      const group = this.group(opened.id, claim.job, instances.count, this.o.runner);
+      group.isRetry = claim.lostRunner !== undefined;
+      return { claim, member: group.add(link, seat) };
     });
   }
 
@@ -153,6 +155,8 @@ class SharedGroup implements GroupCore {
   private readonly outcome: GroupOutcome;
   private settleFate: (fate: ClaimFate) => void = () => {};
   private readonly pollMs: number;
+  /** The owner's claim is the retry of a job whose runner was lost: a second loss aborts it. */
+  isRetry = false;
 
   constructor(
     readonly id: string,
@@ -336,9 +340,11 @@ class SharedGroup implements GroupCore {
     const combined = combine(reports);
     if (this.owned) this.o.records.adopt(this.job, await this.o.gathering.take(this.id).catch(() => []));
     const lost = reports.find((r) => r.lost !== undefined)?.lost;
-    if (lost !== undefined) {
-      this.lostRunner ??= lost;
-      this.outcome.abort({ kind: 'error', message: `not run to its end: runner ${lost} was lost; the job goes back to the shared run` });
+    if (lost !== undefined && this.lostRunner === undefined) {
+      this.lostRunner = lost;
+      // As for a job whose runner was lost (store/redis-scripts.ts REQUEUE): it runs again, once.
+      if (this.isRetry) this.outcome.abort({ kind: 'error', message: `not run: a runner of its group was lost, in its retry too (${lost})` });
+      else this.outcome.drop();
     }
     if (combined.abandoned !== undefined) this.outcome.abort({ kind: 'error', message: combined.abandoned });
     this.outcome.phase(phase, combined);
@@ -366,6 +372,9 @@ class SharedGroup implements GroupCore {
       this.o.records.adopt(this.job, await this.o.gathering.take(this.id).catch(() => []));
       const outcome = this.outcome.end(this.members[0]!.restoreOnly);
       this.o.emit({ type: 'job-end', job: this.job, machine: this.machines(), outcome, durationMs: Date.now() - this.startedAt });
+      if (this.lostRunner !== undefined && !this.isRetry) {
+        this.o.emit({ type: 'log', level: 'info', message: `${this.job.name} goes back to the shared run: runner ${this.lostRunner} was lost while it ran.` });
+      }
       this.settleFate(this.lostRunner !== undefined ? { lostRunner: this.lostRunner } : 'finish');
     } finally {
       this.forget();
