@@ -5,15 +5,16 @@
  * own: one that fails is told on stderr and makes the run unsuccessful, but
  * never stops the other or the run.
  */
-import { accessSync, constants, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { Reporter } from '../events.js';
 import { isolate } from '../report/isolate.js';
 import { jsonReporter } from '../report/json.js';
 import { junitReporter } from '../report/junit.js';
 import { htmlReporter } from '../report/html/reporter.js';
 import type { PastJob } from '../report/html/collect.js';
+import { writeAtomically } from '../run/write-atomically.js';
 import { UsageError } from './options.js';
 
 export interface ReportFiles {
@@ -40,14 +41,14 @@ export function reportFiles(values: Record<string, unknown>, cwd: string, past?:
     if (typeof value !== 'string' || value === '') continue;
     const path = resolve(cwd, value);
     checkWritable(flag, path);
-    const write = (text: string) => writeWhole(path, text);
+    const write = (text: string) => writeAtomically(path, text);
     reporters.push(isolate(make(write, { hostname: host }), (err) => errors.push(`cannot write ${title} report ${value}: ${err.message}`)));
   }
   const html = values['html'];
   if (typeof html === 'string' && html !== '') {
     const path = resolve(cwd, html);
     checkWritable('html', path);
-    const report = htmlReporter({ file: path, write: (text) => writeWhole(path, text), ...(past ? { past } : {}) });
+    const report = htmlReporter({ file: path, write: (text) => writeAtomically(path, text), ...(past ? { past } : {}) });
     reporters.push(isolate(report, (err) => errors.push(`cannot write HTML report ${html}: ${err.message}`)));
   }
   return { reporters, errors };
@@ -76,14 +77,3 @@ function checkWritable(flag: string, path: string): void {
   }
 }
 
-/** Written to a temporary file next to it, then renamed: a reader never sees half a report. */
-function writeWhole(path: string, text: string): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  try {
-    writeFileSync(tmp, text);
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-}

@@ -17,11 +17,11 @@
  * temporary file with a name of its own and renames it over the old one,
  * so readers (which take no lock) see the old file or the new one.
  */
-import { randomBytes } from 'node:crypto';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Job } from '../project/types.js';
 import { byCodeUnit } from '../project/env.js';
 import { withFileLock } from './file-lock.js';
+import { writeAtomically } from './write-atomically.js';
 
 export const HISTORY_FILE = '.spread-history.json';
 const VERSION = 2;
@@ -110,18 +110,6 @@ export class History {
     const kept = [...merged].sort(([a, x], [b, y]) => y.seen - x.seen || byCodeUnit(a, b)).slice(0, MAX_JOBS);
     const jobs = Object.fromEntries(kept.sort(([a], [b]) => byCodeUnit(a, b)));
     writeAtomically(this.file, `${JSON.stringify({ version: VERSION, jobs } satisfies Stored, null, 1)}\n`);
-  }
-}
-
-/** Write through a temporary file of our own in the same directory, then rename: readers see the old file or the new one. */
-export function writeAtomically(file: string, text: string): void {
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    writeFileSync(tmp, text);
-    renameSync(tmp, file);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
   }
 }
 
