@@ -76,8 +76,11 @@ const seatOf = (seat: string, link: MachineLink): Omit<Seat, 'runner'> => ({ sea
 export class SharedGroups implements Groups {
   private readonly claims = new ClaimsUnderWay();
   private readonly groups = new Map<string, SharedGroup>();
+  private readonly pollMs: number;
 
-  constructor(private readonly o: SharedGroupsOptions) {}
+  constructor(private readonly o: SharedGroupsOptions) {
+    this.pollMs = o.pollMs ?? 100;
+  }
 
   enlist(system: System): void {
     this.o.records.track(this.o.gathering.workers(systemKey(system), 1));
@@ -91,8 +94,18 @@ export class SharedGroups implements Groups {
     return this.o.gathering.isOpen(systemKey(system)).catch(() => false);
   }
 
-  settled(system: System): Promise<void> {
-    return this.claims.settled(systemKey(system));
+  /**
+   * Claims of this process are settled, and no runner is between taking a
+   * multi-machine job of the system and opening its gathering: a worker
+   * whose claim found nothing would otherwise let its machine go just
+   * before the gathering it could join opens.
+   */
+  async settled(system: System): Promise<void> {
+    await this.claims.settled(systemKey(system));
+    const jobs = this.o.jobs.flatMap((j, i) => (j.task.instances && j.system === system ? [i] : []));
+    while (!this.o.stopping.aborted && (await this.o.gathering.isOpening(jobs).catch(() => false))) {
+      await wait(this.pollMs, undefined, { signal: this.o.stopping }).catch(() => {});
+    }
   }
 
   claim(system: System, link: MachineLink, take: () => Promise<Claim | undefined>): Promise<Claimed> {

@@ -13,6 +13,7 @@
  *                     the owner's first: instance numbers are positions once running)
  *   group:<id>:meet:<point>   hash: instance -> its report at a meeting between the task's scripts
  *   group:<id>:log    list of JSON records (StoredEntry) of followers' parts, for the owner to record
+ *   groupof:<index>   the id of the group opened for the job's current claim
  * Every key expires with the run (expireMs after its last write).
  */
 import { HELD } from './redis-scripts.js';
@@ -95,6 +96,7 @@ local g = P .. 'group:' .. id
 redis.call('HSET', g, 'job', idx, 'count', ARGV[7], 'state', 'gathering', 'owner', runner, 'system', system, 'reason', '', 'seats', cjson.encode({seat}))
 redis.call('PEXPIRE', g, ms)
 redis.call('SET', P .. 'gather:' .. system, id, 'PX', ms)
+redis.call('SET', P .. 'groupof:' .. idx, id, 'PX', ms)
 check(P, id)
 return 'ok'
 `;
@@ -123,6 +125,25 @@ return {cur, redis.call('HGET', g, 'job'), count, redis.call('HGET', g, 'owner')
 export const GATHER_IS_OPEN = `${CHECK}
 local cur = redis.call('GET', ARGV[1] .. 'gather:' .. ARGV[2])
 if cur and check(ARGV[1], cur) == 'gathering' then return 1 end
+return 0
+`;
+
+/**
+ * ARGV: prefix, job indexes... 1 when one of these jobs is claimed by a live
+ * runner that has not opened its gathering yet (it is about to).
+ */
+export const GATHER_OPENING = `${ALIVE}
+local P = ARGV[1]
+for i = 2, #ARGV do
+  local v = redis.call('HGET', P .. 'claims', ARGV[i])
+  if v then
+    local runner = string.sub(v, 1, string.find(v, '\\n', 1, true) - 1)
+    if alive(P, runner) then
+      local id = redis.call('GET', P .. 'groupof:' .. ARGV[i])
+      if not id or redis.call('HGET', P .. 'group:' .. id, 'owner') ~= runner then return 1 end
+    end
+  end
+end
 return 0
 `;
 
@@ -201,6 +222,7 @@ local skey = held(P, idx, runner)
 if not skey then return 0 end
 redis.call('HDEL', P .. 'claims', idx)
 redis.call('HINCRBY', P .. 'suites', skey, -1)
+redis.call('DEL', P .. 'groupof:' .. idx)
 if redis.call('HEXISTS', P .. 'retried', idx) == 1 then
   redis.call('RPUSH', P .. 'log', cjson.encode({kind = 'result', job = tonumber(idx), at = tonumber(ARGV[5]), outcome = 'task-abort',
     why = {kind = 'error', message = 'not run: a runner of its group was lost, in its retry too'}}))
@@ -212,7 +234,7 @@ return 1
 `;
 
 export const GATHER_SCRIPTS = {
-  gatherWorkers: GATHER_WORKERS, gatherOpen: GATHER_OPEN, gatherJoin: GATHER_JOIN, gatherIsOpen: GATHER_IS_OPEN,
+  gatherWorkers: GATHER_WORKERS, gatherOpen: GATHER_OPEN, gatherJoin: GATHER_JOIN, gatherIsOpen: GATHER_IS_OPEN, gatherOpening: GATHER_OPENING,
   gatherStatus: GATHER_STATUS, gatherLeave: GATHER_LEAVE, gatherMeet: GATHER_MEET, gatherKeep: GATHER_KEEP,
   gatherTake: GATHER_TAKE, gatherRequeue: GATHER_REQUEUE,
 } as const;

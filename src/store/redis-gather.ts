@@ -52,6 +52,7 @@ export function redisGathering(o: {
       return { id: id!, job: Number(job), count: Number(count), owner: owner! };
     }),
     isOpen: (system) => guard('read the gatherings', async () => Number(await script('gatherIsOpen', system)) === 1),
+    isOpening: (jobs) => guard('read the gatherings', async () => jobs.length > 0 && Number(await script('gatherOpening', ...jobs)) === 1),
     status: (id) => guard('read a gathering', async () => stateOf(await script('gatherStatus', id))),
     leave: (id, seat) => guard('leave a gathering', async () => stateOf(await script('gatherLeave', id, seat))),
     meet: (id, point, instance, report) => guard('meet the other instances', async () => {

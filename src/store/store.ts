@@ -155,6 +155,8 @@ export interface GatherPrimitives {
   join(system: string, seat: Omit<Seat, 'runner'>): Promise<{ readonly id: string; readonly job: number; readonly count: number; readonly owner: string } | undefined>;
   /** Whether a gathering is open on `system`. */
   isOpen(system: string): Promise<boolean>;
+  /** Whether one of these (multi-machine) jobs is claimed by a live runner that is about to open its gathering. */
+  isOpening(jobs: readonly number[]): Promise<boolean>;
   status(id: string): Promise<GatherState>;
   /** Gives up a seat before the group starts (an owner's leaving dissolves it); the state after. */
   leave(id: string, seat: string): Promise<GatherState>;

@@ -10,8 +10,6 @@
  * that could fill it leave.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,9 +17,9 @@ import { after, before, test } from 'node:test';
 import { parseQueueUrl } from '../../src/store/queue-url.js';
 import { connectRedisRun } from '../../src/store/redis.js';
 import type { RunRecordStored } from '../../src/store/store.js';
-import { adhocPool } from '../helpers/adhoc.js';
-import type { AdhocPool } from '../helpers/adhoc.js';
-import { makeProject, removeProject, runSpread, SPREAD_BIN, stripTime } from '../helpers/fixture.js';
+import { makeProject, removeProject, runSpread, stripTime } from '../helpers/fixture.js';
+import { poolBackend, startPoolRunner } from '../helpers/pool-runner.js';
+import type { PoolRunner } from '../helpers/pool-runner.js';
 import { redisSkip, startRedis } from '../helpers/redis.js';
 import type { RedisServer } from '../helpers/redis.js';
 import { sshdSkip, startSshd } from '../helpers/sshd.js';
@@ -41,29 +39,6 @@ after(async () => {
   await Promise.all([redis?.stop(), ...targets.map((t) => t.stop())]);
 });
 
-const indent = (text: string, n: number): string => text.trim().replace(/^/gm, ' '.repeat(n));
-
-/**
- * A runner's pool: each machine to one worker at a time (a worker beyond the
- * pool cannot get one and ends), back to the pool when discarded.
- */
-const ALLOCATE = `exec 9>>"$SPREAD_TEST_ALLOC_DIR/lock"
-flock 9
-for a in $SPREAD_TEST_ADDRESSES; do
-    if ! grep -qxF "$a" "$SPREAD_TEST_ALLOC_DIR/inuse" 2>/dev/null; then
-        echo "$a" >> "$SPREAD_TEST_ALLOC_DIR/inuse"
-        echo "$SPREAD_SYSTEM" >> "$SPREAD_TEST_ALLOC_DIR/allocated"
-        ADDRESS "$a"
-        exit 0
-    fi
-done
-FATAL "no free machine in this runner's pool"`;
-const DISCARD = `echo "$SPREAD_SYSTEM_ADDRESS" >> "$SPREAD_TEST_ALLOC_DIR/discarded"
-exec 9>>"$SPREAD_TEST_ALLOC_DIR/lock"
-flock 9
-grep -vxF "$SPREAD_SYSTEM_ADDRESS" "$SPREAD_TEST_ALLOC_DIR/inuse" > "$SPREAD_TEST_ALLOC_DIR/inuse.new" || true
-mv "$SPREAD_TEST_ALLOC_DIR/inuse.new" "$SPREAD_TEST_ALLOC_DIR/inuse"`;
-
 const note = (what: string) => `echo "${what}" >> /tmp/sg-log`;
 
 /**
@@ -81,16 +56,7 @@ restore: |
     ${note('project restore')}
     rm -rf /home/sg
 backends:
-    adhoc:
-        type: adhoc
-        allocate: |
-${indent(ALLOCATE, 12)}
-        discard: |
-${indent(DISCARD, 12)}
-        systems:
-            - ubuntu-16.04:
-                workers: 3
-suites:
+${poolBackend('adhoc', '- ubuntu-16.04:\n    workers: 3')}suites:
     tests/:
         summary: tests
 `,
@@ -104,46 +70,8 @@ execute: |
   ...tasks,
 });
 
-interface Runner {
-  readonly child: ChildProcess;
-  readonly pool: AdhocPool;
-  out(): string;
-  waitFor(re: RegExp): Promise<RegExpMatchArray>;
-  readonly exited: Promise<number>;
-}
-
-function startRunner(dir: string, args: readonly string[], machines: readonly SshdTarget[]): Runner {
-  const pool = adhocPool(machines);
-  const { GITHUB_ACTIONS: _g, TRAVIS: _t, ...env } = process.env;
-  const child = spawn(process.execPath, [SPREAD_BIN, `-pass=${PASS}`, '-v', ...args], { cwd: dir, env: { ...env, ...pool.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const waiters = new Set<() => void>();
-  const onData = (d: Buffer) => {
-    out += d.toString();
-    for (const w of [...waiters]) w();
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  const exited = new Promise<number>((resolve) => child.once('close', (code, signal) => {
-    for (const w of [...waiters]) w();
-    resolve(code ?? (signal ? 128 : 1));
-  }));
-  const waitFor = (re: RegExp) => new Promise<RegExpMatchArray>((resolve, reject) => {
-    const check = () => {
-      const m = re.exec(out);
-      if (m) {
-        waiters.delete(check);
-        resolve(m);
-      } else if (child.exitCode !== null || child.signalCode !== null) {
-        waiters.delete(check);
-        reject(new Error(`runner ended before ${re}:\n${out}`));
-      }
-    };
-    waiters.add(check);
-    check();
-  });
-  return { child, pool, out: () => out, waitFor, exited };
-}
+const startRunner = (dir: string, args: readonly string[], machines: readonly SshdTarget[]): PoolRunner =>
+  startPoolRunner(dir, [`-pass=${PASS}`, '-v', ...args], machines);
 
 const newRun = () => `-queue=${redis!.url}/4/sg-${randomBytes(4).toString('hex')}?lease=1s`;
 const readRun = async (queue: string): Promise<RunRecordStored> => {
@@ -164,10 +92,10 @@ async function until(cond: () => Promise<boolean>, what: string, ms = 60_000): P
 }
 
 /** A fresh project and gate directory; every runner started is killed and its pool removed at the end. */
-async function withRun(tasks: Record<string, string>, holds: number, use: (o: { dir: string; gate: string; queue: string; runners: Runner[] }) => Promise<void>): Promise<void> {
+async function withRun(tasks: Record<string, string>, holds: number, use: (o: { dir: string; gate: string; queue: string; runners: PoolRunner[] }) => Promise<void>): Promise<void> {
   const gate = mkdtempSync('/var/tmp/spread-sg-gate-');
   const dir = makeProject(project(gate, tasks, holds));
-  const runners: Runner[] = [];
+  const runners: PoolRunner[] = [];
   await Promise.all(targets.map((t) => t.run('rm -rf /home/sg /tmp/sg-*')));
   try {
     await use({ dir, gate, queue: newRun(), runners });
@@ -193,7 +121,7 @@ const JOB = 'adhoc:ubuntu-16.04:tests';
  * many), so the owner, started next, claims the multi-machine job and
  * gathers; the first one's machines join once the test lets their holds end.
  */
-async function spanTwoRunners(o: { dir: string; gate: string; queue: string; runners: Runner[] }, owner: 'A' | 'B' = 'B'): Promise<[Runner, Runner]> {
+async function spanTwoRunners(o: { dir: string; gate: string; queue: string; runners: PoolRunner[] }, owner: 'A' | 'B' = 'B'): Promise<[PoolRunner, PoolRunner]> {
   const machines = { A: targets.slice(0, 1), B: targets.slice(1, 3) };
   const holder = owner === 'B' ? 'A' : 'B';
   const first = startRunner(o.dir, [o.queue], machines[holder]);
@@ -249,7 +177,6 @@ test('a group of 3 across 2 runners: every instance sees every address, sequence
     await Promise.all([a.exited, b.exited]);
     const [outA, outB] = [stripTime(a.out()), stripTime(b.out())];
     const both = `${outA}\n=====\n${outB}`;
-    if (process.env.SG_DEBUG) console.log(both);
 
     // Each runner's log shows its own instances' parts, and only those.
     const parts = (out: string, task: string) => [...out.matchAll(new RegExp(`Executing ${JOB}/${task} instance (\\d)/3 \\((127\\.0\\.0\\.5\\d):`, 'g'))].map((m) => [m[1]!, m[2]!]);
@@ -263,7 +190,7 @@ test('a group of 3 across 2 runners: every instance sees every address, sequence
     const all = logs.flat();
     const hosts = targets.slice(0, 3).map((t) => t.host).join(' ');
     const seen = all.filter((l) => l.startsWith('instance '));
-    assert.equal(seen.length, 3, all.join('\n'));
+    assert.equal(seen.length, 3, `${all.join('\n')}\n${both}`);
     for (const l of seen) assert.equal(sorted(l.split(' peers ')[1]!.split(' ')).join(' '), hosts, `every instance knows every address: ${l}`);
     assert.deepEqual(sorted(all.filter((l) => l.startsWith('seq '))), ['seq 1', 'seq 2', 'seq 3'], 'one sequence across the runners');
     const at = (re: RegExp) => all.filter((l) => re.test(l)).map((l) => BigInt(/at (\d+)/.exec(l)![1]!));
@@ -273,8 +200,8 @@ test('a group of 3 across 2 runners: every instance sees every address, sequence
     for (const t of at(/^follower released/)) assert.ok(t >= release!, 'the followers went on only after the leader released them');
     assert.equal(all.filter((l) => / with go$/.test(l)).length, 2, 'both followers read the leader\'s message');
     for (const log of logs) {
-      assert.equal(log.filter((l) => l === 'project prepare').length, 1, 'each machine prepared once, as any job\'s');
-      assert.ok(log.some((l) => l.startsWith('leader restore')) && log.some((l) => l.startsWith('crash restore')), 'every instance restored');
+      assert.equal(log.filter((l) => l === 'project prepare').length, 1, `each machine prepared once, as for any job:\n${both}`);
+      assert.ok(log.some((l) => l.startsWith('leader restore')) && log.some((l) => l.startsWith('crash restore')), `every instance restored:\n${both}`);
     }
 
     // The failing instance on runner A ended the waits of runner B's instances at once (their barrier waits 10 minutes).
@@ -296,7 +223,7 @@ test('a group of 3 across 2 runners: every instance sees every address, sequence
     assert.match(summary, new RegExp(`Successful tasks: 2\\nAborted tasks: 0\\nFailed tasks: 1\\n {4}- ${JOB}/crash\\n`));
     assert.match(summary, new RegExp(`Error executing ${JOB}/crash instance \\d/3 \\(127\\.0\\.0\\.51:\\d+\\) :`), 'runner A\'s part is in the run\'s record');
     assert.equal(summary.match(new RegExp(`Error executing ${JOB}/crash instance \\d/3 \\(127\\.0\\.0\\.5[23]:\\d+\\) : BARRIER never 3 10m`, 'g'))?.length, 2, summary);
-    assert.deepEqual(a.pool.discarded(), [targets[0]!.address], 'A discarded its machine');
+    assert.deepEqual(a.pool.discarded(), [targets[0]!.address], `A discarded its machine, once:\n${both}`);
     assert.deepEqual(sorted(b.pool.discarded().filter((x, i, all) => all.indexOf(x) === i)), sorted([targets[1]!.address, targets[2]!.address]));
   });
 });
@@ -331,7 +258,6 @@ for (const victim of ['follower', 'owner'] as const) {
       assert.deepEqual(await Promise.all([b.exited, c.exited]), [0, 0], 'the retry passed; the lost attempt is not a failure of theirs');
       const outB = stripTime(b.out());
       const all = `${outB}\n=====\n${stripTime(c.out())}`;
-      if (process.env.SG_DEBUG) console.log(all);
       assert.equal((outB.match(new RegExp(`Error executing ${JOB}/cluster instance \\d/3 \\(127\\.0\\.0\\.5[23]:\\d+\\) : BARRIER never 4 10m: instance \\d \\(127\\.0\\.0\\.51:\\d+\\) was lost with its runner \\S+\\n`, 'g')) ?? []).length, 2, all);
       assert.match(all, new RegExp(`Running ${JOB}/cluster again: its runner \\S+ was lost\\.`));
       const second = (await Promise.all(targets.slice(1, 4).map(logOf))).flat().filter((l) => l.startsWith('second attempt'));

@@ -65,8 +65,10 @@ test('one gathering per system in the run; seats in order, the owner\'s first; f
   const { all: [a, b], done } = await runners([1, 2]);
   try {
     const claim = (await claimSys1(a!))!;
+    assert.equal(await b!.g.isOpening([claim.index]), true, 'claimed, its gathering about to open');
     const opened = await a!.g.open(claim, SYS, 3, seat('a1'));
     assert.notEqual(opened, 'busy');
+    assert.equal(await b!.g.isOpening([claim.index]), false);
     const { id } = opened as { id: string };
     const other = (await claimSys1(b!))!;
     assert.equal(await b!.g.open(other, SYS, 3, seat('b1')), 'busy', 'one gathering per system');
@@ -158,6 +160,7 @@ test('meetings: the first report of each instance wins, lost instances are named
     await a!.g.requeue(claim, b!.runner);
     const again = (await a!.store.claim((s) => (s.pending[claim.index] ? claim.index : undefined)))!;
     assert.equal(again.lostRunner, b!.runner, 'back in the queue once, marked with the lost runner');
+    assert.equal(await a!.g.isOpening([claim.index]), true, 'its retry gathers afresh');
     await a!.g.requeue(again, b!.runner);
     assert.equal((await a!.store.unclaimed()).some((j) => j === claim.job), false, 'a second loss does not requeue it');
     await a!.store.leave();
