@@ -1,10 +1,11 @@
 /**
  * Runners of a shared run, each on a pool of test machines of its own:
- * `spread -queue` processes whose adhoc backend hands out each machine of
- * the runner's pool to one worker at a time (a worker beyond the pool gets
- * none and ends, as with a cloud quota), back to the pool when discarded.
- * So a runner with one machine and another with two hold 3 machines of one
- * system between them, whatever `workers:` says.
+ * `spread` processes with the pool's addresses in their environment
+ * (test/helpers/adhoc.ts). With POOL_ALLOCATE, the project's adhoc backend
+ * hands out each machine of the runner's pool to one worker at a time (a
+ * worker beyond the pool gets none and ends, as with a cloud quota), back
+ * to the pool when discarded: so a runner with one machine and another with
+ * two hold 3 machines of one system between them, whatever `workers:` says.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
