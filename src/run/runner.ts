@@ -31,7 +31,7 @@ import { MemoryStore } from '../store/memory.js';
 import type { Joined, RunStore, SharedRun } from '../store/store.js';
 import { contentDigest } from './content-digest.js';
 import { JobQueue } from './job-queue.js';
-import { LocalGroups } from './group.js';
+import { LocalGroups } from './local-group.js';
 import type { Groups } from './group.js';
 import { SharedGroups } from './shared-group.js';
 import { SyncEndpoint } from './sync-link.js';

@@ -305,8 +305,8 @@ class SharedGroup implements GroupCore {
       // A follower's records reach the group before its report: the owner takes them once everyone reported.
       if (!this.owned) await this.o.gathering.keep(this.id, this.o.records.takeFollowed(this.job));
       await this.o.gathering.meet(this.id, `${round}/${phase}`, this.instanceOf(member), JSON.stringify(report));
-    } catch {
-      return { ok: false, failed: false, canRepeat: false, stops: true };
+    } catch (err) {
+      return this.cut(err as Error);
     }
     return this.meeting(round, phase);
   }
@@ -338,8 +338,8 @@ class SharedGroup implements GroupCore {
         }
         await wait(this.pollMs);
       }
-    } catch {
-      return { ok: false, failed: false, canRepeat: false, stops: true };
+    } catch (err) {
+      return this.cut(err as Error);
     }
     // The results of a phase follow those of the one before it.
     const order = (round - 1) * PHASES.length + PHASES.indexOf(phase);
@@ -363,6 +363,12 @@ class SharedGroup implements GroupCore {
     this.outcome.phase(phase, combined);
     if (phase === 'restored') this.round = round + 1;
     return combined;
+  }
+
+  /** The store failed (it is lost for the run): the instances here stop meeting the others, restore and end. */
+  private cut(err: Error): PhaseResult {
+    this.outcome.abort({ kind: 'error', message: `not run to its end: cannot meet the other instances: ${err.message}` });
+    return { ok: false, failed: false, canRepeat: false, stops: true };
   }
 
   done(member: Member): void {
