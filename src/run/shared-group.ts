@@ -226,14 +226,12 @@ class SharedGroup implements GroupCore {
     const { gathering, stopping } = this.o;
     try {
       for (;;) {
-        let s: GatherState;
+        let s: GatherState | undefined;
         if (stopping.aborted) {
-          s = { state: 'dissolved', reason: 'this runner stopped' };
-          for (const m of this.members) {
-            const after = await gathering.leave(this.id, m.seat);
-            if (after.state === 'running') s = after;
-          }
-          if (s.state !== 'running') return this.calledOff({ state: 'dissolved', reason: 'this runner stopped' });
+          // Too late once running (the group goes on); called off already, it stays so.
+          for (const m of this.members) s = await gathering.leave(this.id, m.seat);
+          s ??= await gathering.status(this.id);
+          if (s.state === 'gathering' || s.state === 'dissolved') return this.calledOff({ state: 'dissolved', reason: 'this runner stopped' });
         } else {
           s = await gathering.status(this.id);
         }

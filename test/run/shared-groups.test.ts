@@ -135,9 +135,9 @@ async function spanTwoRunners(o: { dir: string; gate: string; queue: string; run
 }
 
 const LEADER = `summary: leader and followers across runners
-instances: 3
+instances: {first: 1, other: 2}
 execute: |
-    ${note('instance $SPREAD_INSTANCE of $SPREAD_INSTANCES peers $SPREAD_INSTANCE_ADDRESSES')}
+    ${note('instance $SPREAD_INSTANCE of $SPREAD_INSTANCES role $SPREAD_ROLE peers $SPREAD_INSTANCE_ADDRESSES')}
     seq=$(SIGNAL enrolled)
     ${note('seq $seq')}
     if [ "$seq" = 1 ]; then
@@ -192,6 +192,7 @@ test('a group of 3 across 2 runners: every instance sees every address, sequence
     const seen = all.filter((l) => l.startsWith('instance '));
     assert.equal(seen.length, 3, `${all.join('\n')}\n${both}`);
     for (const l of seen) assert.equal(sorted(l.split(' peers ')[1]!.split(' ')).join(' '), hosts, `every instance knows every address: ${l}`);
+    assert.deepEqual(sorted(seen.map((l) => / (\d) of 3 role (\w+) /.exec(l)!.slice(1).join(' '))), ['1 first', '2 other', '3 other'], 'roles by instance number');
     assert.deepEqual(sorted(all.filter((l) => l.startsWith('seq '))), ['seq 1', 'seq 2', 'seq 3'], 'one sequence across the runners');
     const at = (re: RegExp) => all.filter((l) => re.test(l)).map((l) => BigInt(/at (\d+)/.exec(l)![1]!));
     const [sawReady] = at(/^leader saw ready/);
