@@ -1,27 +1,22 @@
 /**
- * Gathering the machines of a multi-machine job (`instances: N`, see
- * docs/tasks.md), and keeping its instances in step between the scripts.
+ * The groups of multi-machine jobs (`instances: N`, see docs/tasks.md), as
+ * every kind of them shares: Groups (what a worker asks: a group to join,
+ * a claim that opens one), GroupCore (what a member asks of its group), the
+ * members themselves, and how the phases between the task's scripts
+ * (prepared, executed, restored) combine into the job's results.
  *
- * Scheduling: a worker that takes such a job from the queue opens its
- * group and waits; every other worker of the same system joins the open
- * group before it takes a job of its own, so the group starts as soon as
- * N - 1 of them are free. Only one group per system gathers at a time:
- * two half-gathered groups could otherwise wait on each other forever.
- * The load-time check (workers >= N) makes a full group possible; a worker
- * that ends early (its machine could not be had) is counted out, and a
- * group that can no longer fill is aborted, as is a gathering group at
- * the first Ctrl-C.
- *
- * In step: each member runs its own part (its nesting, then the task's
- * scripts on its machine) and meets the others at phases (prepared,
- * executed, restored) where their results are combined. The group, not
- * each member, emits the job's events (job-start, results, job-end), once.
+ * Two kinds: local-group.ts, the groups of one process (the default), and
+ * shared-group.ts, where the instances of one job may be machines of
+ * different runners of a shared run, gathered through the run's store.
+ * Either way each member runs its own part (its nesting, then the task's
+ * scripts on its machine) and meets the others at the phases, and the group,
+ * not each member, emits the job's events (job-start, results, job-end), once.
  */
 import { randomBytes } from 'node:crypto';
-import type { Emit, Outcome } from '../events.js';
+import type { AbortReason, Emit, Outcome } from '../events.js';
 import type { Env, Job, System } from '../project/types.js';
+import type { Claim } from '../store/store.js';
 import { parseAddress } from '../remote/shell-words.js';
-import { plural } from '../sync/sync.js';
 import type { SyncService } from '../sync/sync.js';
 import type { MachineLink } from './machine-link.js';
 
@@ -34,6 +29,10 @@ export interface PhaseReport {
   readonly canRepeat?: boolean;
   /** The member's failure matches -repeat-until (or there is none). */
   readonly stops?: boolean;
+  /** The member could not take part (its suite or project failed to prepare): why the job is not run. */
+  readonly abandoned?: string;
+  /** The member's runner was lost (a shared run): its name. */
+  readonly lost?: string;
 }
 
 /** What the members learn at a phase: the same for all of them. */
@@ -44,76 +43,152 @@ export interface PhaseResult {
   readonly failed: boolean;
   readonly canRepeat: boolean;
   readonly stops: boolean;
+  /** Some member could not take part: why the job is not run. */
+  readonly abandoned?: string;
 }
 
-type Phase = 'prepared' | 'executed' | 'restored';
-const PHASES: readonly Phase[] = ['prepared', 'executed', 'restored'];
+export type Phase = 'prepared' | 'executed' | 'restored';
+export const PHASES: readonly Phase[] = ['prepared', 'executed', 'restored'];
 
-export interface GroupsOptions {
-  readonly emit: Emit;
-  readonly sync: SyncService;
-  /** First Ctrl-C: groups still gathering are called off. */
-  readonly stopping: AbortSignal;
+/** Every member's report at a phase, combined: the same for all of them. */
+export function combine(reports: Iterable<PhaseReport>): PhaseResult {
+  const all = [...reports];
+  const abandoned = all.find((r) => r.abandoned !== undefined)?.abandoned;
+  return {
+    ok: all.every((r) => r.ok),
+    failed: all.some((r) => r.failed === true),
+    canRepeat: all.every((r) => r.canRepeat !== false),
+    stops: all.some((r) => r.failed === true && r.stops !== false),
+    ...(abandoned !== undefined ? { abandoned } : {}),
+  };
 }
 
-const systemKey = (s: System): string => `${s.backend}:${s.name}`;
+/**
+ * The job's results from the phases, once per round, in the order a single
+ * job gives them (worker.ts): no abort after a failed prepare, and a round
+ * is done only once its restore passed too. `emit` is the group's: the
+ * runner that records the job (a shared run's other runners keep quiet).
+ */
+export class GroupOutcome {
+  private outcome: Outcome = 'task-done';
+  private aborted = false;
+  private prepareFailed = false;
+  /** The round's prepare and execute passed everywhere: done once its restore passes. */
+  private roundPassed = false;
+
+  constructor(private readonly job: Job, private readonly emit: Emit) {}
+
+  get isAborted(): boolean {
+    return this.aborted;
+  }
+
+  /** The job is not run (to its end): aborted once, with the reason. */
+  abort(why: AbortReason): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.emit({ type: 'result', outcome: 'task-abort', job: this.job, why });
+    this.outcome = 'task-abort';
+  }
+
+  /** This attempt does not count (it will run again): no result from now on. */
+  drop(): void {
+    this.aborted = true;
+    this.outcome = 'task-abort';
+  }
+
+  /** Every member arrived at `phase` of the current round. */
+  phase(phase: Phase, r: PhaseResult): void {
+    if (phase === 'prepared') this.prepareFailed = r.failed;
+    if (phase === 'executed' && !this.aborted) {
+      if (this.prepareFailed) this.result('task-prepare-error');
+      else if (r.failed || !r.ok) this.result('task-error');
+      else this.roundPassed = true;
+    }
+    if (phase === 'restored') {
+      if (r.failed) this.result('task-restore-error');
+      else if (this.roundPassed) this.result('task-done');
+      this.roundPassed = false;
+    }
+  }
+
+  /** The outcome the job ends with. */
+  end(restoreOnly: boolean): Outcome {
+    return restoreOnly && this.outcome === 'task-done' ? 'task-abort' : this.outcome;
+  }
+
+  private result(outcome: Outcome): void {
+    this.emit({ type: 'result', outcome, job: this.job });
+    // As for a single job: the last failure of execute or prepare names the job's end.
+    if (outcome === 'task-error' || outcome === 'task-prepare-error') this.outcome = outcome;
+  }
+}
+
+export const systemKey = (s: System): string => `${s.backend}:${s.name}`;
 
 /** What a worker's claim gave, through Groups.claim. */
-export interface Claimed<C> {
-  readonly claim?: C;
+export interface Claimed {
+  readonly claim?: Claim;
   /** The claim was a multi-machine job: this worker opened its group. */
   readonly member?: Member;
   /** The claim was a multi-machine job but another group gathers on the system: hand the claim back and join that one. */
   readonly busy?: boolean;
 }
 
-/** The groups of one run: at most one gathering per system. */
-export class Groups {
-  private readonly gathering = new Map<string, Group>();
-  private readonly alive = new Map<string, number>();
-  /** Claims under way per system, and who waits for them to settle. */
-  private readonly claiming = new Map<string, number>();
-  private readonly settling = new Map<string, (() => void)[]>();
-
-  constructor(private readonly o: GroupsOptions) {
-    o.stopping.addEventListener('abort', () => {
-      for (const group of [...this.gathering.values()]) group.callOff('the run was interrupted');
-    }, { once: true });
-  }
-
+/** The groups of a run, as its workers see them: at most one gathering per system. */
+export interface Groups {
   /** A worker of `system` starts. */
-  enlist(system: System): void {
-    this.alive.set(systemKey(system), (this.alive.get(systemKey(system)) ?? 0) + 1);
-  }
-
+  enlist(system: System): void;
   /** A worker of `system` ended: a gathering group that can no longer fill is called off. */
-  retire(system: System): void {
-    const key = systemKey(system);
-    const left = (this.alive.get(key) ?? 1) - 1;
-    this.alive.set(key, left);
-    const group = this.gathering.get(key);
-    if (group && left < group.count) group.callOff(`only ${plural(left, 'worker')} of ${key} left to run it`);
-  }
-
+  retire(system: System): void;
   /** Whether a group of this system waits for workers. */
-  isGathering(system: System): boolean {
-    return this.gathering.has(systemKey(system));
-  }
-
+  isGathering(system: System): Promise<boolean>;
   /**
    * A worker's claim: a multi-machine job opens its group before the claim
    * counts as settled, so a sibling whose own claim found nothing can wait
    * (settled) and join it instead of going idle while the group needs it.
    */
-  async claim<C extends { readonly job: Job }>(system: System, link: MachineLink, take: () => Promise<C | undefined>): Promise<Claimed<C>> {
-    const key = systemKey(system);
+  claim(system: System, link: MachineLink, take: () => Promise<Claim | undefined>): Promise<Claimed>;
+  /** Resolves once no claim of the system is under way in this process. */
+  settled(system: System): Promise<void>;
+  /** Join the group gathering on this worker's system, if there is one. */
+  join(system: System, link: MachineLink): Promise<Member | undefined>;
+}
+
+/** What a member needs from its group, wherever the other members are. */
+export interface GroupCore {
+  readonly job: Job;
+  readonly count: number;
+  readonly sync: SyncService;
+  readonly emit: Emit;
+  /** The member's number, 1 to count, once the group started. */
+  instanceOf(member: Member): number;
+  /** Every instance's host, in instance order. */
+  hosts(): readonly string[];
+  /** The machines of the group, for job-level lines. */
+  machines(): string;
+  /** The sync group of the current round. */
+  syncGroup(): string;
+  /** True once every instance has a machine; false when the group was called off. */
+  whenStarted(member: Member): Promise<boolean>;
+  /** The member could not take part: the job is aborted once. */
+  abandon(member: Member): void;
+  /** Report at a phase; resolves with everyone's combined report once all members arrived. */
+  arrive(member: Member, phase: Phase, report: PhaseReport): Promise<PhaseResult>;
+  /** Every other member's waits end: this one failed. */
+  fail(member: Member, what: string): void;
+  /** A member's part ended. */
+  done(member: Member): void;
+}
+
+/** Claims under way per system in this process, and who waits for them to settle. */
+export class ClaimsUnderWay {
+  private readonly claiming = new Map<string, number>();
+  private readonly settling = new Map<string, (() => void)[]>();
+
+  async during<T>(key: string, claim: () => Promise<T>): Promise<T> {
     this.claiming.set(key, (this.claiming.get(key) ?? 0) + 1);
     try {
-      const claim = await take();
-      if (!claim) return {};
-      if (!claim.job.task.instances) return { claim };
-      if (this.gathering.has(key)) return { claim, busy: true };
-      return { claim, member: this.open(claim.job, link) };
+      return await claim();
     } finally {
       const left = (this.claiming.get(key) ?? 1) - 1;
       this.claiming.set(key, left);
@@ -121,193 +196,13 @@ export class Groups {
     }
   }
 
-  /** Resolves once no claim of the system is under way. */
-  settled(system: System): Promise<void> {
-    const key = systemKey(system);
+  settled(key: string): Promise<void> {
     if ((this.claiming.get(key) ?? 0) === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const list = this.settling.get(key) ?? [];
       list.push(resolve);
       this.settling.set(key, list);
     });
-  }
-
-  /** Join the group gathering on this worker's system, if there is one. */
-  join(system: System, link: MachineLink): Member | undefined {
-    return this.gathering.get(systemKey(system))?.add(link);
-  }
-
-  /** A worker took a multi-machine job from the queue: it opens the job's group as instance 1. */
-  private open(job: Job, link: MachineLink): Member {
-    const key = systemKey(job.system);
-    const group: Group = new Group(job, this.o, () => {
-      if (this.gathering.get(key) === group) this.gathering.delete(key);
-    });
-    this.gathering.set(key, group);
-    const member = group.add(link);
-    this.o.emit({ type: 'log', level: 'verbose', message: `Gathering ${group.count} machines of ${key} for ${job.name}...` });
-    const alive = this.alive.get(key) ?? 0;
-    if (alive < group.count) group.callOff(`only ${plural(alive, 'worker')} of ${key} to run it`);
-    return member;
-  }
-}
-
-class Group {
-  readonly count: number;
-  readonly members: Member[] = [];
-  private state: 'gathering' | 'running' | 'off' = 'gathering';
-  private readonly started: Promise<boolean>;
-  private settle!: (ok: boolean) => void;
-  private round = 1;
-  private arrivals = new Map<Phase, Map<Member, PhaseReport>>();
-  private waiting = new Map<Phase, ((r: PhaseResult) => void)[]>();
-  private finished = 0;
-  private aborted = false;
-  private startedAt = 0;
-  private outcome: Outcome = 'task-done';
-  /** The round's prepare and execute passed everywhere: done once its restore passes. */
-  private roundPassed = false;
-  readonly id = randomBytes(4).toString('hex');
-
-  constructor(readonly job: Job, private readonly o: GroupsOptions, private readonly closeGathering: () => void) {
-    this.count = job.task.instances!.count;
-    this.started = new Promise((resolve) => { this.settle = resolve; });
-  }
-
-  add(link: MachineLink): Member {
-    const member = new Member(this, this.members.length + 1, link);
-    this.members.push(member);
-    if (this.members.length === this.count) this.start();
-    return member;
-  }
-
-  private start(): void {
-    this.state = 'running';
-    this.closeGathering();
-    this.startedAt = Date.now();
-    this.o.emit({ type: 'job-start', job: this.job, machine: this.machines() });
-    this.settle(true);
-  }
-
-  /** Stop gathering: the job is aborted once, and every member goes back to its queue. */
-  callOff(why: string): void {
-    if (this.state !== 'gathering') return;
-    this.state = 'off';
-    this.closeGathering();
-    this.o.emit({ type: 'log', level: 'info', message: `Not starting ${this.job.name} on ${this.count} machines: ${why}.` });
-    const kind = why === 'the run was interrupted' ? 'interrupted' : 'error';
-    this.o.emit({ type: 'result', outcome: 'task-abort', job: this.job, why: { kind, message: `not run: ${why}` } });
-    this.settle(false);
-  }
-
-  whenStarted(): Promise<boolean> {
-    return this.started;
-  }
-
-  machines(): string {
-    return this.members.map((m) => m.link.label).join(', ');
-  }
-
-  /** The sync group of the current round (a store scopes it by run): repeats start with fresh states and topics. */
-  syncGroup(): string {
-    return `${this.job.name}/${this.id}/${this.round}`;
-  }
-
-  get sync(): SyncService {
-    return this.o.sync;
-  }
-
-  emit: Emit = (e) => this.o.emit(e);
-
-  /** A member could not take part (its suite or project failed to prepare): the job is aborted once. */
-  abandon(member: Member): void {
-    if (!this.aborted) {
-      this.aborted = true;
-      const why = `not run: instance ${member.instance} (${member.link.label}) could not start it`;
-      this.o.emit({ type: 'result', outcome: 'task-abort', job: this.job, why: { kind: 'error', message: why } });
-      this.outcome = 'task-abort';
-    }
-    void this.o.sync.fail(this.syncGroup(), `instance ${member.instance} (${member.link.label}) could not start ${this.job.name}`);
-    for (const phase of PHASES) void this.arrive(member, phase, { ok: false, failed: false, canRepeat: false });
-    this.done(member);
-  }
-
-  /** Report at a phase; resolves with everyone's combined report once all members arrived. */
-  arrive(member: Member, phase: Phase, report: PhaseReport): Promise<PhaseResult> {
-    let reports = this.arrivals.get(phase);
-    if (!reports) this.arrivals.set(phase, (reports = new Map()));
-    const result = new Promise<PhaseResult>((resolve) => {
-      const list = this.waiting.get(phase) ?? [];
-      list.push(resolve);
-      this.waiting.set(phase, list);
-    });
-    reports.set(member, report);
-    if (reports.size === this.count) {
-      const combined = this.combine(reports);
-      const waiting = this.waiting.get(phase)?.splice(0) ?? [];
-      this.whenAllArrived(phase, combined);
-      for (const wake of waiting) wake(combined);
-    }
-    return result;
-  }
-
-  private combine(reports: Map<Member, PhaseReport>): PhaseResult {
-    const all = [...reports.values()];
-    return {
-      ok: all.every((r) => r.ok),
-      failed: all.some((r) => r.failed === true),
-      canRepeat: all.every((r) => r.canRepeat !== false),
-      stops: all.some((r) => r.failed === true && r.stops !== false),
-    };
-  }
-
-  // The group's results, once per round, in the order a single job gives them.
-  private whenAllArrived(phase: Phase, r: PhaseResult): void {
-    const prepared = this.arrivals.get('prepared');
-    if (phase === 'executed' && !this.aborted && prepared) {
-      const prepareFailed = [...prepared.values()].some((p) => p.failed === true);
-      // Each job counts once, as a single job does (worker.ts): no abort after a failed prepare,
-      // and a round is done only once its restore passed too.
-      if (prepareFailed) {
-        this.result('task-prepare-error');
-      } else if (r.failed || !r.ok) {
-        this.result('task-error');
-      } else {
-        this.roundPassed = true;
-      }
-    }
-    if (phase === 'restored') {
-      if (r.failed) this.result('task-restore-error');
-      else if (this.roundPassed) this.result('task-done');
-      this.roundPassed = false;
-      // The next round starts afresh.
-      void this.o.sync.clear(this.syncGroup());
-      this.round++;
-      this.arrivals = new Map();
-      this.waiting = new Map();
-    }
-  }
-
-  private result(outcome: Outcome): void {
-    this.o.emit({ type: 'result', outcome, job: this.job });
-    // As for a single job: the last failure of execute or prepare names the job's end.
-    if (outcome === 'task-error' || outcome === 'task-prepare-error') this.outcome = outcome;
-  }
-
-  /** A member's part ended; the last one ends the job. */
-  done(member: Member): void {
-    if (member.isDone) return;
-    member.isDone = true;
-    this.finished++;
-    if (this.finished < this.count) return;
-    void this.o.sync.clear(this.syncGroup());
-    const outcome = this.members[0]!.restoreOnly && this.outcome === 'task-done' ? 'task-abort' : this.outcome;
-    this.o.emit({ type: 'job-end', job: this.job, machine: this.machines(), outcome, durationMs: Date.now() - this.startedAt });
-  }
-
-  /** Every other member's waits end: this one failed. */
-  fail(member: Member, what: string): void {
-    void this.o.sync.fail(this.syncGroup(), `instance ${member.instance} (${member.link.label}) failed ${what}`);
   }
 }
 
@@ -319,7 +214,12 @@ export class Member {
   /** This instance's secret for the sync helpers (see run/sync-link.ts). */
   readonly token = randomBytes(16).toString('hex');
 
-  constructor(private readonly group: Group, readonly instance: number, readonly link: MachineLink) {}
+  constructor(
+    private readonly group: GroupCore,
+    readonly link: MachineLink,
+    /** The member's seat in its gathering: unique in the run. */
+    readonly seat = randomBytes(6).toString('hex'),
+  ) {}
 
   get job(): Job {
     return this.group.job;
@@ -329,9 +229,14 @@ export class Member {
     return this.group.count;
   }
 
+  /** This instance's number, 1 to N (known once the group started). */
+  get instance(): number {
+    return this.group.instanceOf(this);
+  }
+
   /** True once every instance has a machine; false when the group was called off. */
   gathered(): Promise<boolean> {
-    return this.group.whenStarted();
+    return this.group.whenStarted(this);
   }
 
   /** `backend:system:suite/task instance 2/3`: the context of this instance's scripts in the log. */
@@ -360,7 +265,7 @@ export class Member {
     return [
       ['SPREAD_INSTANCE', String(this.instance)],
       ['SPREAD_INSTANCES', String(this.count)],
-      ['SPREAD_INSTANCE_ADDRESSES', this.group.members.map((m) => hostOf(m.link)).join(' ')],
+      ['SPREAD_INSTANCE_ADDRESSES', this.group.hosts().join(' ')],
       ['SPREAD_ROLE', this.role],
     ];
   }

@@ -31,7 +31,9 @@ import { MemoryStore } from '../store/memory.js';
 import type { Joined, RunStore, SharedRun } from '../store/store.js';
 import { contentDigest } from './content-digest.js';
 import { JobQueue } from './job-queue.js';
-import { Groups } from './group.js';
+import { LocalGroups } from './local-group.js';
+import type { Groups } from './group.js';
+import { SharedGroups } from './shared-group.js';
 import { SyncEndpoint } from './sync-link.js';
 import { MemorySync } from '../sync/memory.js';
 import { StoreSync } from '../sync/store-sync.js';
@@ -196,7 +198,7 @@ export async function runJobs(input: RunInput): Promise<RunResult> {
     };
     const env = { emit: runEmit, options, evaluated, sequence: new Sequence(input.jobs.length), abort: input.abort, ...(input.openShell ? { openShell: input.openShell } : {}) };
     // Multi-machine jobs: their events go through runEmit as any job's.
-    groups = startGroups(input.jobs, runEmit, stopping, joined ? store : undefined);
+    groups = startGroups(input.jobs, runEmit, stopping, joined ? { store, runner: joined.runner, queue: jobQueue } : undefined);
     // Each runner of a shared run walks the queue in orders of its own.
     const offset = joined ? (joined.runnerNo - 1) * 1000 : 0;
     const running: Promise<void>[] = [];
@@ -298,12 +300,17 @@ function workerCounts(project: Project, jobs: readonly Job[], hunting = false): 
 /**
  * Multi-machine jobs gather their machines through Groups and talk to a
  * sync service: the run's own, or in a shared run the shared store's, so
- * their states live with the run.
+ * their states live with the run and their instances may be machines of
+ * different runners (shared-group.ts).
  */
-function startGroups(jobs: readonly Job[], emit: Emit, stopping: AbortSignal, shared?: RunStore): { groups: Groups; endpoint: SyncEndpoint } | undefined {
+function startGroups(jobs: readonly Job[], emit: Emit, stopping: AbortSignal, shared?: { store: RunStore; runner: string; queue: JobQueue }): { groups: Groups; endpoint: SyncEndpoint } | undefined {
   if (!jobs.some((j) => j.task.instances)) return undefined;
-  const sync = shared?.sync ? new StoreSync(shared.sync) : new MemorySync();
-  return { groups: new Groups({ emit, sync, stopping }), endpoint: new SyncEndpoint(sync) };
+  const store = shared?.store;
+  const sync = store?.sync ? new StoreSync(store.sync) : new MemorySync();
+  const groups: Groups = shared && store?.gathering
+    ? new SharedGroups({ emit, sync, stopping, gathering: store.gathering, jobs, runner: shared.runner, records: shared.queue })
+    : new LocalGroups({ emit, sync, stopping });
+  return { groups, endpoint: new SyncEndpoint(sync) };
 }
 
 /** Pack once for every machine; the repack script sees the project env and SPREAD_BACKENDS. */

@@ -51,7 +51,7 @@ export async function runWorker(input: WorkerInput): Promise<void> {
     // A machine lost for good is let go and replaced, with fresh nesting state.
     // In a shared run, a worker whose jobs all went to other runners waits
     // without a machine for any of them that comes back (its runner lost).
-    while (!input.queue.stopping.aborted && (input.groups?.groups.isGathering(input.system) || (await input.queue.awaitWork(input.system.backend, input.system.name)))) {
+    while (!input.queue.stopping.aborted && ((await input.groups?.groups.isGathering(input.system)) || (await input.queue.awaitWork(input.system.backend, input.system.name)))) {
       const link = await obtainMachine(input.shared, input.backend, input.system, input.index);
       if (!link) return;
       const end = await runOnMachine(input, link);
@@ -135,7 +135,7 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<'rep
     // A multi-machine job gathering machines of this system comes first (see group.ts);
     // the worker that claimed it holds the claim for the whole group.
     const groups = input.groups?.groups;
-    member = groups?.join(input.system, link);
+    member = await groups?.join(input.system, link);
     if (!member) {
       const take = () => queue.claim({ backend: input.system.backend, system: input.system.name, suite: insideSuite, last, order: input.order });
       const got = groups ? await groups.claim(input.system, link, take) : { claim: await take() };
@@ -150,7 +150,7 @@ async function runOnMachine(input: WorkerInput, link: MachineLink): Promise<'rep
       if (!claim) {
         // A sibling may be opening a group from its own claim: join it rather than leave.
         await groups?.settled(input.system);
-        if (groups?.isGathering(input.system)) continue;
+        if (await groups?.isGathering(input.system)) continue;
         idle = true;
         break;
       }

@@ -14,10 +14,11 @@
  *   runners   hash: runner -> order of arrival
  *   lease:<runner>  set with an expiry, renewed by the runner while it is alive
  *   log       list of JSON records (StoredEntry) of what happened to jobs
+ *   machines, gather:*, group:*   multi-machine jobs gathered across runners (redis-gather-scripts.ts)
  */
 
 /** Every fixed key of a run, for expiry. */
-export const RUN_KEYS = ['meta', 'names', 'pending', 'suites', 'claims', 'retried', 'runners', 'log'] as const;
+export const RUN_KEYS = ['meta', 'names', 'pending', 'suites', 'claims', 'retried', 'runners', 'log', 'machines'] as const;
 
 // Refreshes the run's expiry (ARGV[2] in ms): called by every script that writes.
 const EXPIRE = `
@@ -99,7 +100,7 @@ return 1
 `;
 
 // The claim on ARGV[2] if it is held by ARGV[3], else nil.
-const HELD = `
+export const HELD = `
 local function held(P, idx, runner)
   local v = redis.call('HGET', P .. 'claims', idx)
   if not v or string.sub(v, 1, #runner + 1) ~= runner .. '\\n' then return nil end

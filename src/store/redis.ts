@@ -18,14 +18,16 @@ import { Redis } from 'ioredis';
 import type { Job } from '../project/types.js';
 import type { QueueAddress } from './queue-url.js';
 import * as lua from './redis-scripts.js';
+import { GATHER_SCRIPTS } from './redis-gather-scripts.js';
+import { redisGathering } from './redis-gather.js';
 import type {
-  Claim, JoinRequest, Joined, Pick, RunRecordStored, RunStore, SharedRun, StoredEntry, SyncPrimitives,
+  Claim, GatherPrimitives, JoinRequest, Joined, Pick, RunRecordStored, RunStore, SharedRun, StoredEntry, SyncPrimitives,
 } from './store.js';
 import { RunMismatchError, StoreLostError, suiteKey } from './store.js';
 
 type Reply = Buffer | number | null | Reply[];
 type Script = (...args: (string | number | Buffer)[]) => Promise<Reply>;
-const SCRIPTS = { join: lua.JOIN, snapshot: lua.SNAPSHOT, take: lua.TAKE, finish: lua.FINISH, release: lua.RELEASE, renew: lua.RENEW, leave: lua.LEAVE, status: lua.STATUS } as const;
+const SCRIPTS = { join: lua.JOIN, snapshot: lua.SNAPSHOT, take: lua.TAKE, finish: lua.FINISH, release: lua.RELEASE, renew: lua.RENEW, leave: lua.LEAVE, status: lua.STATUS, ...GATHER_SCRIPTS } as const;
 
 /** Shared history outlives runs: a later run on any runner orders its jobs by it. */
 const HISTORY_EXPIRE_MS = 90 * 24 * 3_600_000;
@@ -164,6 +166,7 @@ class RedisStore implements RunStore {
   private readonly controller = new AbortController();
   readonly lost = this.controller.signal;
   readonly sync: SyncPrimitives;
+  readonly gathering: GatherPrimitives;
   private readonly renewal: NodeJS.Timeout;
 
   constructor(
@@ -177,6 +180,10 @@ class RedisStore implements RunStore {
     this.renewal = setInterval(() => void this.renew().catch(() => {}), Math.max(200, address.leaseMs / 3));
     this.renewal.unref();
     this.sync = redisSync(redis, `spread:{${address.run}}:`, () => this.lost);
+    this.gathering = redisGathering({
+      script: (name, ...args) => this.run.script(name as keyof typeof SCRIPTS)(...args),
+      guard: (what, op) => this.guard(what, op), runner, expireMs: address.expireMs,
+    });
   }
 
   /** Runs a store operation; any failure loses the store for good. */
@@ -252,6 +259,8 @@ class RedisStore implements RunStore {
     while (!signal.aborted) {
       const s = await this.guard('read the queue', () => this.snapshot());
       if (s.pending.some((j) => j !== undefined && j.backend.name === backend && j.system.name === system)) return true;
+      // A multi-machine job gathering machines of the system, on any runner, wants this worker's.
+      if (await this.gathering.isOpen(`${backend}:${system}`)) return true;
       const elsewhere = s.claims.some(([, v]) => !v.startsWith(`${this.runner}\n`) && v.slice(v.indexOf('\n') + 1).startsWith(prefix));
       if (!elsewhere) return false;
       await wait(pollMs, undefined, { signal }).catch(() => {});

@@ -112,6 +112,68 @@ export interface RunStore {
   /** Remembers how long a passing job took, for later runs. */
   recordDuration(job: Job, ms: number): Promise<void>;
   readonly sync?: SyncPrimitives;
+  /** Gathering the machines of multi-machine jobs across runners; shared stores only. */
+  readonly gathering?: GatherPrimitives;
+}
+
+/** One machine offered to a multi-machine job's gathering. */
+export interface Seat {
+  /** Unique in the run: the seat's own id. */
+  readonly seat: string;
+  /** The runner whose machine it is (set by the store). */
+  readonly runner: string;
+  /** What the other instances reach it at (`$SPREAD_INSTANCE_ADDRESSES`). */
+  readonly host: string;
+  /** The machine's label, for logs. */
+  readonly label: string;
+}
+
+/**
+ * A gathering as the store sees it. `off`: called off, the job is aborted
+ * (its owner records that); `dissolved`: it ended without the job, whose
+ * claim went (or goes) back to the queue.
+ */
+export type GatherState =
+  | { readonly state: 'gathering'; readonly seats: readonly Seat[] }
+  /** Seats in instance order; `lost`: runners of seats whose lease is gone. */
+  | { readonly state: 'running'; readonly seats: readonly Seat[]; readonly lost: readonly string[] }
+  | { readonly state: 'off' | 'dissolved'; readonly reason: string };
+
+/**
+ * What gathering across runners needs from a store (run/shared-group.ts):
+ * at most one gathering per system in the whole run, seats taken and given
+ * up atomically, the workers of each runner counted so that a gathering
+ * that can no longer fill is called off, meetings of the instances between
+ * the task's scripts, and the lease of every runner taking part checked at
+ * each step (a lost runner's seats drop out while gathering; its instances
+ * count as lost once running).
+ */
+export interface GatherPrimitives {
+  /** This runner has `delta` more (or fewer) workers of `system` (`backend:system`). */
+  workers(system: string, delta: number): Promise<void>;
+  /** Opens the gathering of a claimed job with this machine in the first seat; 'busy' when `system` has one. */
+  open(claim: Claim, system: string, count: number, seat: Omit<Seat, 'runner'>): Promise<{ readonly id: string } | 'busy'>;
+  /** Takes a seat in the gathering open on `system`, if there is one. */
+  join(system: string, seat: Omit<Seat, 'runner'>): Promise<{ readonly id: string; readonly job: number; readonly count: number; readonly owner: string } | undefined>;
+  /** Whether a gathering is open on `system`. */
+  isOpen(system: string): Promise<boolean>;
+  /** Whether one of these (multi-machine) jobs is claimed by a live runner that is about to open its gathering. */
+  isOpening(jobs: readonly number[]): Promise<boolean>;
+  status(id: string): Promise<GatherState>;
+  /** Gives up a seat before the group starts (an owner's leaving dissolves it); the state after. */
+  leave(id: string, seat: string): Promise<GatherState>;
+  /**
+   * Reports `report` (JSON) for `instance` at a meeting `point`, unless one
+   * is there already (the first report wins), and returns every report so
+   * far with the instances of lost runners.
+   */
+  meet(id: string, point: string, instance?: number, report?: string): Promise<{ readonly reports: ReadonlyMap<number, string>; readonly lost: ReadonlyMap<number, string> }>;
+  /** Keeps a follower's records of the job with the group, for its owner to record. */
+  keep(id: string, entries: readonly StoredEntry[]): Promise<void>;
+  /** The records kept with the group so far, taken. */
+  take(id: string): Promise<StoredEntry[]>;
+  /** A claim whose group lost a runner goes back to the queue, once (a job lost twice is aborted). */
+  requeue(claim: Claim, lostRunner: string): Promise<void>;
 }
 
 /** Everything a run kept, for the merged summary and reports. */

@@ -8,8 +8,6 @@
  * or lost Redis is said in one line, and nothing leaks.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,8 +18,8 @@ import { parseQueueUrl } from '../../src/store/queue-url.js';
 import { connectRedisRun } from '../../src/store/redis.js';
 import type { RunRecordStored } from '../../src/store/store.js';
 import { adhocBackend, adhocPool } from '../helpers/adhoc.js';
-import type { AdhocPool } from '../helpers/adhoc.js';
-import { makeProject, removeProject, runSpread, SPREAD_BIN, stripTime } from '../helpers/fixture.js';
+import { makeProject, removeProject, runSpread, stripTime } from '../helpers/fixture.js';
+import { startPoolRunner } from '../helpers/pool-runner.js';
 import { freePort, redisSkip, startRedis } from '../helpers/redis.js';
 import type { RedisServer } from '../helpers/redis.js';
 import { sshdSkip, startSshd } from '../helpers/sshd.js';
@@ -82,46 +80,8 @@ ${adhocBackend('adhoc', `- debian-12:\n    workers: 2\n    password: ${PASS}`)}s
   ...extraTasks,
 });
 
-interface Runner {
-  readonly child: ChildProcess;
-  readonly pool: AdhocPool;
-  out(): string;
-  waitFor(re: RegExp): Promise<RegExpMatchArray>;
-  readonly exited: Promise<number>;
-}
-
 /** A spread runner on its own pair of test machines. */
-function startRunner(dir: string, args: readonly string[], machines: readonly SshdTarget[]): Runner {
-  const pool = adhocPool(machines);
-  const child = spawn(process.execPath, [SPREAD_BIN, ...args], { cwd: dir, env: { ...process.env, ...pool.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const waiters: (() => void)[] = [];
-  const onData = (d: Buffer) => {
-    out += d.toString();
-    for (const w of [...waiters]) w();
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  const exited = new Promise<number>((resolve) => child.once('close', (code, signal) => {
-    for (const w of [...waiters]) w();
-    resolve(code ?? (signal ? 128 : 1));
-  }));
-  const waitFor = (re: RegExp) => new Promise<RegExpMatchArray>((resolve, reject) => {
-    const check = () => {
-      const m = re.exec(out);
-      if (m) {
-        waiters.splice(waiters.indexOf(check), 1);
-        resolve(m);
-      } else if (child.exitCode !== null || child.signalCode !== null) {
-        waiters.splice(waiters.indexOf(check), 1);
-        reject(new Error(`runner ended before ${re}:\n${out}`));
-      }
-    };
-    waiters.push(check);
-    check();
-  });
-  return { child, pool, out: () => out, waitFor, exited };
-}
+const startRunner = startPoolRunner;
 
 const newRun = (query = '?lease=1s') => `-queue=${redis!.url}/1/t-${randomBytes(4).toString('hex')}${query}`;
 /** The jobs a runner's log shows running (a task prepare that fails shows no Executing line). */
