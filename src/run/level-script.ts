@@ -92,7 +92,9 @@ export async function runLevel(link: MachineLink, w: WorkerEnv, call: LevelCall)
   const { job, level, verb } = call;
   const ref: ScriptRef = {
     machine: link.label, job, level, verb, context: call.instance?.context ?? contextOf(job, level), worker: link.worker,
-    ...(link.logLabel !== link.label ? { label: link.logLabel } : {}),
+    // The original's naming (an adhoc machine by its system) for what the original has; instances of a
+    // multi-machine job, which it has not, are told apart by their machines.
+    ...(link.logLabel !== link.label && !call.instance ? { label: link.logLabel } : {}),
     ...(call.instance?.instance !== undefined ? { instance: call.instance.instance } : {}),
   };
   // After a second signal nothing new starts, restores included: the run is being cut short.
@@ -159,7 +161,7 @@ interface Prepared {
 /** The script, run again after each REBOOT with SPREAD_REBOOT set to the key or the count (spec §5.5). */
 async function runWithReboots(link: MachineLink, w: WorkerEnv, ref: ScriptRef, p: Prepared): Promise<LevelResult> {
   const outputs: Output[] = [];
-  const where = `${link.logLabel} (${ref.context})`;
+  const where = `${ref.label ?? ref.machine} (${ref.context})`;
   let key = '';
   for (let reboot = 0; ; reboot++) {
     if (key === '') key = String(reboot);

@@ -97,7 +97,7 @@ restore: ${note('task restore $SPREAD_INSTANCE')}
     const out = stripTime(r.stdout);
     assert.equal(r.code, 0, out);
     assert.match(out, /Successful tasks: 2\nAborted tasks: 0\n/);
-    for (const k of [1, 2, 3]) assert.match(out, new RegExp(`Executing adhoc:ubuntu-16.04:tests/cluster instance ${k}/3 \\(adhoc:ubuntu-16\\.04\\)`));
+    for (const k of [1, 2, 3]) assert.match(out, new RegExp(`Executing adhoc:ubuntu-16.04:tests/cluster instance ${k}/3 \\(127\\.0\\.0\\.3\\d:\\d+\\)`));
 
     const logs = await allLogs();
     const all = logs.flat();
@@ -166,7 +166,7 @@ restore: ${note('task restore $SPREAD_INSTANCE')}
     const r = await runSpread([`-pass=${PASS}`], dir, pool.env);
     const out = stripTime(r.stdout);
     assert.equal(r.code, 1, out);
-    assert.match(out, /Error executing adhoc:ubuntu-16\.04:tests\/late instance 1\/3 \(adhoc:ubuntu-16\.04\) : BARRIER never 3: timed out after 1s waiting for 3 instances in state never \(0 so far\)\n/);
+    assert.match(out, /Error executing adhoc:ubuntu-16\.04:tests\/late instance 1\/3 \(127\.0\.0\.3\d:\d+\) : BARRIER never 3: timed out after 1s waiting for 3 instances in state never \(0 so far\)\n/);
     for (const k of [2, 3]) {
       assert.match(out, new RegExp(`Error executing adhoc:ubuntu-16\\.04:tests/late instance ${k}/3 \\(.*\\) : BARRIER forever 3 10m: instance 1 \\(127\\.0\\.0\\.3\\d:\\d+\\) failed executing\\n`));
     }
@@ -351,8 +351,8 @@ test('a machine whose sshd refuses forwarding: a clear error, and the other inst
       const r = await runSpread([`-pass=${PASS}`], dir, pool.env);
       const out = stripTime(r.stdout);
       assert.equal(r.code, 1, out);
-      assert.match(out, /Error executing adhoc:ubuntu-16\.04:tests\/pair instance \d\/2 \(adhoc:ubuntu-16\.04\) : cannot forward a port on 127\.0\.0\.34:\d+ back to spread: .* \(sshd must allow it: AllowTcpForwarding yes\)\n/);
-      assert.match(out, /Error executing adhoc:ubuntu-16\.04:tests\/pair instance \d\/2 \(adhoc:ubuntu-16\.04\) : SIGNAL_AND_WAIT both 10m: instance \d \(127\.0\.0\.34:\d+\) failed executing\n/);
+      assert.match(out, /Error executing adhoc:ubuntu-16\.04:tests\/pair instance \d\/2 \(127\.0\.0\.34:\d+\) : cannot forward a port on 127\.0\.0\.34:\d+ back to spread: .* \(sshd must allow it: AllowTcpForwarding yes\)\n/);
+      assert.match(out, /Error executing adhoc:ubuntu-16\.04:tests\/pair instance \d\/2 \(127\.0\.0\.31:\d+\) : SIGNAL_AND_WAIT both 10m: instance \d \(127\.0\.0\.34:\d+\) failed executing\n/);
       assert.match(out, /Failed tasks: 1\n/);
       assert.deepEqual(sorted(pool.discarded()), sorted([closed.address, targets[0]!.address]));
     }, [closed, targets[0]!]);
@@ -387,7 +387,7 @@ execute: |
       const r = await runSpread([`-pass=${PASS}`], dir, pool.env);
       const out = stripTime(r.stdout);
       assert.equal(r.code, 0, out);
-      assert.match(out, /Rebooting on adhoc:ubuntu-16\.04 \(adhoc:ubuntu-16\.04:tests\/pair instance [12]\/2\) as requested/);
+      assert.match(out, /Rebooting on 127\.0\.0\.35:\d+ \(adhoc:ubuntu-16\.04:tests\/pair instance [12]\/2\) as requested/);
       assert.match(out, /Successful tasks: 1\n/);
       assert.deepEqual(sorted(pool.discarded()), sorted([rebootable.address, targets[0]!.address]));
     }, [rebootable, targets[0]!]);
