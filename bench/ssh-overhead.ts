@@ -14,6 +14,7 @@ import { Client } from 'ssh2';
 import net from 'node:net';
 import { dialSsh } from '../src/remote/ssh-session.js';
 import type { Session } from '../src/remote/session.js';
+import { outputText as text } from '../src/output.js';
 import { startSshd, sshdUnavailable, type SshdTarget } from '../test/helpers/sshd.js';
 
 const RUNS = 5;
@@ -86,7 +87,7 @@ const sessionMs = async (t: SshdTarget, sessions: number): Promise<number> => {
     await Promise.all(ss.map(async (s) => {
       for (let i = 0; i < perSession; i++) {
         const res = await s.exec({ script });
-        if (res.output !== 'ok\n') throw new Error(`unexpected output: ${res.output}`);
+        if (text(res.output) !== 'ok\n') throw new Error(`unexpected output: ${text(res.output)}`);
       }
     }));
     runs.push((performance.now() - began) / perSession);

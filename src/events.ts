@@ -4,6 +4,8 @@
  * It imports only project types, so neither side ever reaches into the other.
  * Events carry everything a reporter needs: a reporter never sees the runner.
  */
+import type { Output } from './output.js';
+import { isEmptyOutput, isMultiline, outputBytes, outputText } from './output.js';
 import type { Env, Job, Level } from './project/types.js';
 
 export type Verb = 'preparing' | 'executing' | 'restoring';
@@ -26,6 +28,15 @@ export interface ScriptRef {
   readonly verb: Verb;
   /** `backend:system`, `backend:system:suite/` or the job name, by level. */
   readonly context: string;
+  /**
+   * How the log names the machine when that differs from `machine`: an
+   * adhoc machine is named by its system, as in the original.
+   */
+  readonly label?: string;
+  /** The worker running it, from 1 within its system. */
+  readonly worker?: number;
+  /** The instance of a multi-machine job it belongs to, from 1. */
+  readonly instance?: number;
 }
 
 /**
@@ -57,21 +68,23 @@ export type RunEvent =
     readonly env: Env;
     readonly sequence?: { readonly index: number; readonly total: number };
   })
-  | (ScriptRef & { readonly type: 'script-output'; readonly chunk: string })
-  /** warn-timeout: the output since the last warning (`undefined` = unchanged, `''` = still empty). */
-  | (ScriptRef & { readonly type: 'script-warn'; readonly output: string | undefined })
+  /** Output bytes as they arrive, all of them (only `-logs` keeps them whole). */
+  | (ScriptRef & { readonly type: 'script-output'; readonly chunk: Buffer })
+  /** warn-timeout: the output since the last warning (`undefined` = unchanged, empty = still empty). */
+  | (ScriptRef & { readonly type: 'script-warn'; readonly output: Buffer | undefined })
   | (ScriptRef & {
     readonly type: 'script-end';
     readonly ok: boolean;
     readonly durationMs: number;
-    readonly output: string;
-    /** The failure as the original prints it after "Error <verb> <ctx> (<machine>) : ". */
-    readonly error?: string;
+    /** Trimmed, bounded (see output.ts); after reboots, every run's output. */
+    readonly output: Output;
+    /** Why it failed (see errorText); absent when ok. */
+    readonly error?: ScriptError;
     /** The failure in one line: `exit status 1`, an ERROR message, `kill-timeout reached`... */
     readonly reason?: string;
   })
   /** The debug script's result after a failure. */
-  | (ScriptRef & { readonly type: 'debug-output'; readonly output: string; readonly error?: string })
+  | (ScriptRef & { readonly type: 'debug-output'; readonly output: Output; readonly error?: ScriptError })
   | (ScriptRef & { readonly type: 'reboot'; readonly phase: 'requested' | 'slow' })
   | { readonly type: 'job-start'; readonly job: Job; readonly machine: string }
   /** A job ran (its last repeat ended); failures are in its `script-end` events. */
@@ -120,11 +133,33 @@ export type RunEvent =
   | { readonly type: 'run-end'; readonly interrupted: boolean };
 
 /**
- * How a warning shows the output since the last one (the `output` of a
- * `script-warn` event, or of a local script's warning), in the original's words.
+ * Why a script failed, as the original prints it after
+ * "Error <verb> <ctx> (<machine>) : ": a message of its own, or the
+ * script's output (the usual case), which errorText/errorBytes shape.
  */
-export const lateOutput = (output: string | undefined): string =>
-  output === undefined ? 'Output unchanged.' : output === '' ? 'Output still empty.' : `Current output:\n-----\n${output}\n-----`;
+export type ScriptError =
+  /** The ERROR helper's message, a reboot that never came back, a lost connection... */
+  | { readonly message: string }
+  /** The output is the message (framed by dashes when it has several lines); when empty, the exit status. */
+  | { readonly exitCode: number };
+
+const exitMessage = (exitCode: number): string => `Process exited with status ${exitCode}`;
+
+/** The failure as text (for reports that cannot carry bytes): see outputText. */
+export function errorText(error: ScriptError, output: Output, see?: string): string {
+  if ('message' in error) return error.message;
+  if (isEmptyOutput(output)) return exitMessage(error.exitCode);
+  const text = outputText(output, see);
+  return isMultiline(output) ? `\n-----\n${text}\n-----` : text;
+}
+
+/** The failure as the exact bytes to print (console, logs). */
+export function errorBytes(error: ScriptError, output: Output, see?: string): Buffer {
+  if ('message' in error) return Buffer.from(error.message);
+  if (isEmptyOutput(output)) return Buffer.from(exitMessage(error.exitCode));
+  const bytes = outputBytes(output, see);
+  return isMultiline(output) ? Buffer.concat([Buffer.from('\n-----\n'), bytes, Buffer.from('\n-----')]) : bytes;
+}
 
 export type EventType = RunEvent['type'];
 export type EventOf<T extends EventType> = Extract<RunEvent, { type: T }>;

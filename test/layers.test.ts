@@ -12,14 +12,16 @@ import { REPO_ROOT } from './helpers/fixture.js';
 /** What each layer of src/ may import from the others (itself always allowed). */
 const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   project: [],
-  events: ['project'],
-  remote: ['project', 'events'],
-  backends: ['project', 'events', 'remote'],
-  store: ['project', 'events'],
-  sync: ['project', 'events', 'store'],
-  run: ['project', 'events', 'remote', 'backends', 'store', 'sync'],
-  report: ['project', 'events'],
-  cli: ['project', 'events', 'remote', 'backends', 'store', 'sync', 'run', 'report'],
+  // Script output as bytes (bounded): part of the event contract.
+  output: ['project'],
+  events: ['project', 'output'],
+  remote: ['project', 'events', 'output'],
+  backends: ['project', 'events', 'output', 'remote'],
+  store: ['project', 'events', 'output'],
+  sync: ['project', 'events', 'output', 'store'],
+  run: ['project', 'events', 'output', 'remote', 'backends', 'store', 'sync'],
+  report: ['project', 'events', 'output'],
+  cli: ['project', 'events', 'output', 'remote', 'backends', 'store', 'sync', 'run', 'report'],
 };
 
 const SRC = join(REPO_ROOT, 'src');

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Backend as BackendConfig, Env, System } from '../project/types.js';
 import { readAddress, outputError } from '../remote/markers.js';
 import { runLocalScript } from '../remote/local-script.js';
-import { lateOutput } from '../events.js';
+import { escapeBytes, lateOutput } from '../output.js';
 import { parseAddress } from '../remote/shell-words.js';
 import { resolveTimeouts } from '../project/timeouts.js';
 import { FatalError } from './backend.js';
@@ -32,7 +32,7 @@ export function adhocBackend(config: BackendConfig, ctx: BackendContext): Backen
     if (password === '') env.push(['SPREAD_PASSWORD', ctx.password]);
     const end = await runLocalScript({
       script, cwd: ctx.project.dir, env: env as Env, ...timeouts, signal: ctx.signal,
-      onWarn: (output) => ctx.log(`WARNING: ${label(system)} ${address ? 'discard' : 'allocate'} script running late. ${lateOutput(output)}`),
+      onWarn: (output) => ctx.log(`WARNING: ${label(system)} ${address ? 'discard' : 'allocate'} script running late. ${escapeBytes(lateOutput(output))}`),
     });
     ctx.log(`Output of ${label(system)} ${address ? 'discard' : 'allocate'} script:\n-----\n${end.output}\n-----`, 'debug');
     if (end.kind === 'fatal') throw new FatalError(end.message);
@@ -42,8 +42,9 @@ export function adhocBackend(config: BackendConfig, ctx: BackendContext): Backen
   };
 
   const machineFor = (system: System, address: string, credentials: { username: string; password: string }): Machine =>
+    // The log names it by its system, as the original names adhoc machines; reports tell machines apart by address.
     sshMachine({
-      system, label: address, address, ...credentials,
+      system, label: address, logLabel: label(system), address, ...credentials,
       data: { backend: config.name, system: system.name, address },
       discard: async () => {
         if (config.discard.trim() !== '') await run(config.discard, system, address);

@@ -17,8 +17,14 @@ export interface ReuseEntry {
 
 export interface Machine {
   readonly system: System;
-  /** Short name shown in parentheses after contexts: a container name, an address. */
+  /** Short name that tells machines apart: a container name, an address (reports, the HTML timeline). */
   readonly label: string;
+  /**
+   * How the log names the machine in parentheses after contexts, when that
+   * differs from `label`: the original names an adhoc machine by its system
+   * (`Executing adhoc:debian-12:tests/x (adhoc:debian-12)`). @default label
+   */
+  readonly logLabel?: string;
   /** `host:port` (or a description for machines reached without SSH). */
   readonly address: string;
   /** The login user; anything but root runs scripts through `sudo -i`. */
@@ -41,9 +47,12 @@ export interface Machine {
   reuseEntry(): ReuseEntry;
 }
 
-/** `backend:system (label)`, the way the original names a server in its log. */
-export const machineName = (m: Pick<Machine, 'system' | 'label'>): string =>
-  `${m.system.backend}:${m.system.name} (${m.label})`;
+/** `backend:system (label)`, the way the original names a server in its log (just `backend:system` when that is its log label). */
+export const machineName = (m: Pick<Machine, 'system' | 'label' | 'logLabel'>): string => {
+  const system = `${m.system.backend}:${m.system.name}`;
+  const label = m.logLabel ?? m.label;
+  return label === system ? system : `${system} (${label})`;
+};
 
 /** Options shared by every backend, from the command line. */
 export interface BackendContext {

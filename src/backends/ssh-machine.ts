@@ -6,6 +6,8 @@ import type { Machine, ReuseEntry } from './backend.js';
 export interface SshMachineOptions {
   readonly system: System;
   readonly label: string;
+  /** See Machine.logLabel. */
+  readonly logLabel?: string;
   readonly address: string;
   readonly username: string;
   readonly password: string;
@@ -21,6 +23,7 @@ export function sshMachine(o: SshMachineOptions): Machine {
   return {
     system: o.system,
     label: o.label,
+    ...(o.logLabel !== undefined ? { logLabel: o.logLabel } : {}),
     address: o.address,
     username,
     root: '',

@@ -33,7 +33,7 @@ for (const name of ['stdout', 'stderr'] as const) {
     if (name === 'stdout') onOutputLost();
   });
 }
-const out = (text: string): void => {
+const out = (text: string | Uint8Array): void => {
   if (open.stdout) process.stdout.write(text);
 };
 const err = (text: string): void => {
@@ -101,7 +101,8 @@ async function main(argv: readonly string[]): Promise<number> {
   const gate = status
     ? new TerminalGate(status.write, { hold: () => status.pause(), release: () => status.resume() })
     : new TerminalGate((text) => out(text));
-  const files = reportFiles(parsed.values, process.cwd(), past);
+  const logs = typeof parsed.values['logs'] === 'string' && parsed.values['logs'] !== '' ? parsed.values['logs'] : undefined;
+  const files = reportFiles(parsed.values, process.cwd(), past, logs);
   const markers = (await import('../report/ci-markers.js')).ciMarkers(process.env);
   const reporters = [...files.reporters, ...(status ? [progressReporter(status.update)] : [])];
   const stop = (stopper = new Stopper(durationFromEnv('SPREAD_STOP_GRACE') ?? STOP_GRACE_MS).listen());
@@ -110,7 +111,7 @@ async function main(argv: readonly string[]): Promise<number> {
   let code: number;
   try {
     code = await runCommand({
-      project, filter, options, host: (cmd) => host.run(cmd), write: gate.write, reporters, stopper: stop,
+      project, filter, options, host: (cmd) => host.run(cmd), write: gate.write, reporters, stopper: stop, ...(logs ? { logs } : {}),
       ...(dialTimeoutMs !== undefined ? { dialTimeoutMs } : {}),
       ...(interactive.length > 0 ? { openShell: interactiveShell(gate, process.stdin, process.stdout) } : {}),
       ...(sharedRun ? { sharedRun } : {}),

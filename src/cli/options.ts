@@ -49,6 +49,7 @@ export function toRunOptions(v: FlagValues): RunOptions {
     discard,
     interaction,
     artifacts: (v['artifacts'] as string | undefined) || undefined,
+    ...(on('artifacts-safe-names') ? { artifactsSafeNames: true } : {}),
     seed: (v['seed'] as number | undefined) ?? 0,
     repeat,
     ...(repeatUntil ? { repeatUntil } : {}),

@@ -30,7 +30,7 @@ export async function openQueue(url: string, env: NodeJS.ProcessEnv): Promise<Sh
 export interface SummaryInput {
   readonly project: Project;
   readonly run: SharedRun;
-  readonly write: (text: string) => void;
+  readonly write: (text: string | Uint8Array) => void;
   readonly reporters: readonly Reporter[];
   readonly signal: AbortSignal;
 }

@@ -12,6 +12,7 @@ import type { Reporter } from '../events.js';
 import { isolate } from '../report/isolate.js';
 import { jsonReporter } from '../report/json.js';
 import { junitReporter } from '../report/junit.js';
+import { logsReporter } from '../report/logs.js';
 import { htmlReporter } from '../report/html/reporter.js';
 import type { PastJob } from '../report/html/collect.js';
 import { writeAtomically } from '../run/write-atomically.js';
@@ -31,8 +32,12 @@ const KINDS = [
 /** What history knew of a job before the run (for the HTML report's trends and flaky jobs). */
 export type PastJobs = (jobName: string) => PastJob | undefined;
 
-/** Checks the report paths now (throws a UsageError naming the flag) and returns their reporters. */
-export function reportFiles(values: Record<string, unknown>, cwd: string, past?: PastJobs): ReportFiles {
+/**
+ * Checks the report paths now (throws a UsageError naming the flag) and
+ * returns their reporters; with `logs` (-logs=DIR), the logs reporter too,
+ * and the reports point at its files.
+ */
+export function reportFiles(values: Record<string, unknown>, cwd: string, past?: PastJobs, logs?: string): ReportFiles {
   const errors: string[] = [];
   const reporters: Reporter[] = [];
   const host = hostname();
@@ -42,7 +47,14 @@ export function reportFiles(values: Record<string, unknown>, cwd: string, past?:
     const path = resolve(cwd, value);
     checkWritable(flag, path);
     const write = (text: string) => writeAtomically(path, text);
-    reporters.push(isolate(make(write, { hostname: host }), (err) => errors.push(`cannot write ${title} report ${value}: ${err.message}`)));
+    reporters.push(isolate(make(write, { hostname: host, ...(logs ? { logs } : {}) }), (err) => errors.push(`cannot write ${title} report ${value}: ${err.message}`)));
+  }
+  if (logs !== undefined) {
+    try {
+      reporters.push(logsReporter({ dir: logs, warn: (message) => errors.push(message) }));
+    } catch (err) {
+      throw new UsageError(`-logs=${logs}: ${(err as Error).message}`);
+    }
   }
   const html = values['html'];
   if (typeof html === 'string' && html !== '') {

@@ -30,7 +30,9 @@ export interface RunCommandInput {
   readonly filter: Filter;
   readonly options: RunOptions;
   readonly host: HostRunner;
-  readonly write: (text: string) => void;
+  readonly write: (text: string | Uint8Array) => void;
+  /** The -logs directory, for the console to point at. */
+  readonly logs?: string;
   readonly reporters?: readonly Reporter[];
   /** Opens interactive shells (-debug, -shell...); without it those modes are refused. */
   readonly openShell?: OpenShell;
@@ -53,7 +55,7 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
   const events: RunEvent[] = [];
   const quiet = options.discard || options.gc;
   const emit = fanOut([
-    consoleReporter({ write: input.write, verbosity: options.verbosity, summary: !quiet, ...(input.markers ? { markers: input.markers } : {}) }),
+    consoleReporter({ write: input.write, verbosity: options.verbosity, summary: !quiet, ...(input.markers ? { markers: input.markers } : {}), ...(input.logs ? { logs: input.logs } : {}) }),
     ...(options.repeatUntil ? [huntReporter(input.write)] : []),
     { result: (e) => void events.push(e), artifacts: (e) => void events.push(e) },
     ...(input.reporters ?? []),

@@ -10,16 +10,16 @@ import { renderShell } from '../remote/script.js';
 
 /** Holds console output while a shell has the terminal. */
 export class TerminalGate {
-  private held: string[] | undefined;
+  private held: (string | Uint8Array)[] | undefined;
   private queue: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly out: (text: string) => void,
+    private readonly out: (text: string | Uint8Array) => void,
     /** Told when a shell takes the terminal and when it gives it back (a status line hides meanwhile). */
     private readonly hooks: { hold?: () => void; release?: () => void } = {},
   ) {}
 
-  write = (text: string): void => {
+  write = (text: string | Uint8Array): void => {
     if (this.held) this.held.push(text);
     else this.out(text);
   };

@@ -26,6 +26,8 @@ export const SPREAD_FLAGS: readonly FlagSpec[] = [
   { name: 'history', kind: 'bool', help: 'Start the jobs that took longest last time first (default; -history=false for the plain random order)' },
   { name: 'junit', kind: 'string', arg: 'file', help: 'Also write a JUnit XML report of the jobs to this file' },
   { name: 'json', kind: 'string', arg: 'file', help: 'Also write a JSON report of the run and its jobs to this file' },
+  { name: 'logs', kind: 'string', arg: 'dir', help: 'Write the full output and timings of every script to files in this directory, one per job and per level (no ":" in names)' },
+  { name: 'artifacts-safe-names', kind: 'bool', help: 'Name -artifacts directories as -logs files are named (":" as "__"), for CI artifact uploaders' },
   { name: 'html', kind: 'string', arg: 'file', help: 'Also write an HTML report (timeline, failures, flaky and slowest jobs) to this file' },
   { name: 'version', kind: 'bool', help: 'Print the version of spread and exit' },
   { name: 'queue', kind: 'string', arg: 'url', help: 'Share the run with other runners through Redis: redis://HOST[:PORT][/DB]/RUN (see docs/shared-queue.md)' },

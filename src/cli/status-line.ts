@@ -21,8 +21,9 @@ export class StatusLine {
   }
 
   /** Write log text above the status line. */
-  write = (text: string): void => {
-    this.out.write(this.shown ? `${CLEAR}${text}` : text);
+  write = (text: string | Uint8Array): void => {
+    if (this.shown) this.out.write(CLEAR);
+    this.out.write(text);
     this.shown = false;
     this.draw();
   };

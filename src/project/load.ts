@@ -16,7 +16,7 @@ import { PROJECT_OR_BACKEND_NAME, SUITE_NAME, SYSTEM_NAME } from './names.js';
 import { checkedList, checkSelectionLists } from './selection-lists.js';
 import { checkSchema } from './schema-check.js';
 import { byCodeUnit } from './env.js';
-import { isMap, isScalar, parseYaml, scalarText, viaOfPair, whereOfNode } from './yaml-source.js';
+import { decodeYaml, isMap, isScalar, parseYaml, scalarText, viaOfPair, whereOfNode } from './yaml-source.js';
 import type { YamlSource } from './yaml-source.js';
 import type { Backend, Project, Suite, System, Task, Where } from './types.js';
 
@@ -119,12 +119,13 @@ function finish(top: Top, tasksOf: (suite: SuiteHead) => Task[]): LoadResult {
 
 /** Read and parse one YAML file; a read failure is a ConfigError too. */
 export function readYaml(abs: string, display: string): YamlSource {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(abs, 'utf8');
+    bytes = readFileSync(abs);
   } catch (err) {
     throw new ConfigError(`cannot read: ${(err as Error).message}`, { file: display });
   }
+  const text = decodeYaml(display, bytes);
   return parseYaml(display, text);
 }
 

@@ -12,7 +12,7 @@ import { cleanPath, TASK_NAME } from './names.js';
 import { checkSchema } from './schema-check.js';
 import { checkSelectionLists } from './selection-lists.js';
 import type { Instances, Task, Where } from './types.js';
-import { isMap, isScalar, parseYaml } from './yaml-source.js';
+import { decodeYaml, isMap, isScalar, parseYaml } from './yaml-source.js';
 
 export interface TaskOptions {
   readonly backendNames: readonly string[];
@@ -29,14 +29,15 @@ export function parseTaskEntry(entry: TaskEntry, o: TaskOptions): TaskResult {
   if (entry.kind === 'dangling') return { warnings: [{ message: `skipping ${entry.dirName}: dangling symlink`, where: { file: entry.display } }] };
   const warnings: ConfigWarning[] = [];
   try {
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = readSmallFile(entry.path);
+      bytes = readSmallFile(entry.path);
     } catch (err) {
       // A directory without task.yaml is not a task (the original skips it too).
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { warnings };
       throw new ConfigError(`cannot read: ${(err as Error).message}`, { file: entry.display });
     }
+    const text = decodeYaml(entry.display, bytes);
     return { task: readTask(entry, text, o, warnings), warnings };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
@@ -47,8 +48,8 @@ export function parseTaskEntry(entry: TaskEntry, o: TaskOptions): TaskResult {
 /** One buffer for every task file: open, one read, close (readFileSync also stats, and allocates per file). */
 const buffer = Buffer.allocUnsafe(64 * 1024);
 
-/** A task file's text; most are small, and there are thousands of them. */
-function readSmallFile(path: string): string {
+/** A task file's bytes (valid until the next call: decode them at once); most are small, and there are thousands of them. */
+function readSmallFile(path: string): Buffer {
   const fd = openSync(path, 'r');
   let length: number;
   try {
@@ -57,7 +58,7 @@ function readSmallFile(path: string): string {
     closeSync(fd);
   }
   // A read that fills the buffer may not be the whole file.
-  return length < buffer.length ? buffer.toString('utf8', 0, length) : readFileSync(path, 'utf8');
+  return length < buffer.length ? buffer.subarray(0, length) : readFileSync(path);
 }
 
 function readTask(entry: TaskEntry & { kind: 'file' }, text: string, o: TaskOptions, warnings: ConfigWarning[]): Task {

@@ -5,7 +5,9 @@
  */
 import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { Node, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
+import { isUtf8 } from 'node:buffer';
 import { ConfigError } from './errors.js';
+import { firstInvalidUtf8 } from './utf8.js';
 import { AliasProblem, resolveDocument } from './yaml-aliases.js';
 import { parseFast } from './yaml-fast.js';
 import type { AliasUse, Resolution } from './yaml-aliases.js';
@@ -22,6 +24,23 @@ export interface YamlSource {
   readonly value: unknown;
   /** Which values were reached through an alias or merge key (see yaml-aliases.ts). */
   readonly resolution: Resolution;
+}
+
+/**
+ * The text of a YAML file: UTF-8 (or UTF-16 with a byte order mark, as YAML
+ * allows); any other byte is refused at its line and column, as the
+ * original refuses it, rather than read as U+FFFD.
+ */
+export function decodeYaml(file: string, bytes: Buffer): string {
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return new TextDecoder('utf-16le').decode(bytes);
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return new TextDecoder('utf-16be').decode(bytes);
+  if (isUtf8(bytes)) return bytes.toString('utf8');
+  const at = firstInvalidUtf8(bytes);
+  const lineStart = bytes.lastIndexOf(0x0a, at - 1) + 1;
+  let line = 1;
+  for (let i = bytes.indexOf(0x0a); i >= 0 && i < at; i = bytes.indexOf(0x0a, i + 1)) line++;
+  const column = bytes.subarray(lineStart, at).toString('utf8').length + 1;
+  throw new ConfigError(`invalid UTF-8: byte 0x${bytes[at]!.toString(16).padStart(2, '0')} (save the file as UTF-8)`, { file, line, column });
 }
 
 /** Parse one file; a syntax error becomes a one-line ConfigError at its position. */

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import type { Env } from '../project/types.js';
 import { cleanOutput, readMarker } from './markers.js';
-import { startScriptTimers } from './run-script.js';
+import { startScriptTimers, WarnTracker } from './run-script.js';
 import { renderLocalScript } from './script.js';
 
 export interface LocalScriptOptions {
@@ -19,7 +19,7 @@ export interface LocalScriptOptions {
   readonly env: Env;
   readonly warnMs: number;
   readonly killMs: number;
-  readonly onWarn?: (output: string | undefined) => void;
+  readonly onWarn?: (output: Buffer | undefined) => void;
   /** Stopping (Ctrl-C) kills the script; its output then ends with `<interrupted>`. */
   readonly signal?: AbortSignal;
   /** Environment the script starts from. @default this process's environment */
@@ -46,7 +46,11 @@ export function runLocalScript(o: LocalScriptOptions): Promise<LocalScriptEnd> {
   });
   o.onSpawn?.(child.stdio.slice(3) as (Readable | Writable)[]);
   let output = '';
-  child.stdout!.setEncoding('utf8').on('data', (s: string) => (output += s));
+  const warnings = new WarnTracker();
+  child.stdout!.setEncoding('utf8').on('data', (s: string) => {
+    output += s;
+    warnings.push(Buffer.from(s));
+  });
   child.stdin!.on('error', () => {});
   child.stdin!.end(renderLocalScript({ script: o.script, env: o.env }));
 
@@ -61,7 +65,8 @@ export function runLocalScript(o: LocalScriptOptions): Promise<LocalScriptEnd> {
   };
   const onAbort = () => killGroup('<interrupted>');
   o.signal?.addEventListener('abort', onAbort, { once: true });
-  const stopTimers = startScriptTimers({ warnMs: o.warnMs, killMs: o.killMs, output: () => output, onWarn: o.onWarn, onKill: () => killGroup('<kill-timeout reached>') });
+  const onWarn = o.onWarn && (() => o.onWarn!(warnings.since()));
+  const stopTimers = startScriptTimers({ warnMs: o.warnMs, killMs: o.killMs, onWarn, onKill: () => killGroup('<kill-timeout reached>') });
 
   return new Promise((resolve, reject) => {
     child.on('error', reject);

@@ -5,8 +5,8 @@
  * stdin from /dev/null, stdout and stderr merged into one pipe, one script at
  * a time, and completion once every holder of the output pipe has closed it.
  *
- * The script is stored in a temp file rather than passed through an inherited
- * pipe, which every child of the script would otherwise keep open.
+ * The script goes to `/bin/bash -s` on a pipe of its own, as the original
+ * feeds it (errors read `/bin/bash: line N: ...`), so no file is needed.
  *
  * Interactive runs use `script -qfec` (util-linux) for a PTY: no native
  * module needed, and the caller's streams are relayed as given (with raw
@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { PassThrough, type Readable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
+import { EMPTY_OUTPUT, OutputBuffer } from '../output.js';
 import type { ExecRequest, ExecResult, Session, TtyStreams } from './session.js';
 import { globQuote, shellQuote } from './shell-words.js';
 
@@ -51,10 +51,11 @@ export function localSession(opts: LocalSessionOptions): Session {
   const running = new Set<ChildProcess>();
   const servers: net.Server[] = [];
 
-  const scriptFile = async (script: string): Promise<string> => {
+  // An interactive script is run from a file: a PTY would mangle it on its way through stdin.
+  const ttyFile = async (script: string): Promise<string> => {
     scratch ??= mkdtemp(join(tmpdir(), 'spread-local-'));
-    const file = join(await scratch, 'script');
-    await writeFile(file, script);
+    const file = join(await scratch, `tty-${Date.now()}`);
+    await writeFile(file, `rm -f -- "$0"; ${script}`);
     return file;
   };
 
@@ -62,29 +63,26 @@ export function localSession(opts: LocalSessionOptions): Session {
   const runChild = (child: ChildProcess, request: ExecRequest, relay?: TtyStreams): Promise<ExecResult> =>
     new Promise((resolve, reject) => {
       running.add(child);
-      const decoder = new StringDecoder('utf8');
-      const parts: string[] = [];
+      const output = new OutputBuffer();
       let killed = false;
       let exited: number | undefined;
       let timer: NodeJS.Timeout | undefined;
-      const emit = (text: string) => {
-        if (!text) return;
-        parts.push(text);
-        request.onOutput?.(text);
+      const emit = (bytes: Buffer) => {
+        output.push(bytes);
+        request.onOutput?.(bytes);
       };
       const finish = () => {
         if (!running.delete(child)) return;
         clearTimeout(timer);
         request.signal?.removeEventListener('abort', onAbort);
-        emit(decoder.end());
-        resolve({ exitCode: exited ?? 137, output: parts.join(''), killed });
+        resolve({ exitCode: exited ?? 137, output: output.output(), killed });
       };
       const onAbort = () => {
         killed = true;
         killGroup(child);
       };
       child.stdout?.on('data', (d: Buffer) => {
-        emit(decoder.write(d));
+        emit(d);
         relay?.stdout.write(d);
       });
       child.once('error', (e) => { running.delete(child); reject(e); });
@@ -99,18 +97,17 @@ export function localSession(opts: LocalSessionOptions): Session {
     });
 
   const execPlain = async (request: ExecRequest): Promise<ExecResult> => {
-    if (request.signal?.aborted) return { exitCode: 137, output: '', killed: true };
-    const file = await scriptFile(request.script);
-    const child = spawn('/bin/bash', ['-c', 'exec /bin/bash "$0" 2>&1', file],
-      { cwd: root, detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+    if (request.signal?.aborted) return { exitCode: 137, output: EMPTY_OUTPUT, killed: true };
+    const child = spawn('/bin/bash', ['-c', 'exec /bin/bash -s 2>&1'],
+      { cwd: root, detached: true, stdio: ['pipe', 'pipe', 'ignore'] });
+    // A script that stops early leaves the rest unread: its EPIPE is of no interest.
+    child.stdin!.on('error', () => {});
+    child.stdin!.end(request.script);
     return runChild(child, request);
   };
 
   const execTty = async (request: ExecRequest, tty: TtyStreams): Promise<ExecResult> => {
-    const file = await scriptFile(request.script);
-    // The script file is reused by the next exec: run a private copy.
-    const copy = `${file}.tty-${Date.now()}`;
-    await writeFile(copy, `rm -f -- "$0"; ${request.script}`);
+    const copy = await ttyFile(request.script);
     const size = `stty rows ${tty.rows ?? 24} cols ${tty.columns ?? 80} 2>/dev/null; `;
     const child = spawn('script', ['-qfec', `${size}exec /bin/bash ${shellQuote(copy)}`, '/dev/null'],
       { cwd: root, detached: true, stdio: ['pipe', 'pipe', 'ignore'] });

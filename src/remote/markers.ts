@@ -2,17 +2,19 @@
  * Reading what a script reported back (spec §4.5, §5.5): the exit-213 marker
  * protocol, and the original's shaping of output into error messages.
  */
+import type { Output } from '../output.js';
+import { lastLine, stripPrefix, trimOutput } from '../output.js';
 
 export const MARKER_EXIT = 213;
 const MARKER = /^<([A-Z_]+)(?: (.*))?>$/;
 
 export type Marker = { readonly name: string; readonly value: string };
 
-/** The marker on the last line of the output, if the script exited with 213. */
-export function readMarker(exitCode: number, output: string): Marker | undefined {
+/** The marker on the last line of the (trimmed) output, if the script exited with 213. */
+export function readMarker(exitCode: number, output: string | Output): Marker | undefined {
   if (exitCode !== MARKER_EXIT) return undefined;
-  const lines = output.trim().split('\n');
-  const m = MARKER.exec(lines[lines.length - 1] ?? '');
+  const last = typeof output === 'string' ? output.trim().split('\n').pop() ?? '' : lastLine(output);
+  const m = MARKER.exec(last);
   return m ? { name: m[1]!, value: m[2] ?? '' } : undefined;
 }
 
@@ -32,12 +34,12 @@ const MESG_NOISE = 'mesg: ttyname failed: Inappropriate ioctl for device';
 export const cleanOutput = (output: string): string =>
   (output.startsWith(MESG_NOISE) ? output.slice(MESG_NOISE.length) : output).trim();
 
+/** cleanOutput for bytes. */
+export const cleanBytes = (output: Output): Output => trimOutput(stripPrefix(output, MESG_NOISE));
+
 /** The original's error text: a one-line output as is, several lines framed by dashes. */
 export function outputError(output: string, fallback: string): string {
   const text = output.trim();
   if (text === '') return fallback;
   return text.includes('\n') ? `\n-----\n${text}\n-----` : text;
 }
-
-/** The message for a non-zero exit with no output, as Go's ssh package words it. */
-export const exitMessage = (exitCode: number): string => `Process exited with status ${exitCode}`;

@@ -3,26 +3,28 @@
  * a warning every warn-timeout showing the output produced since the last
  * one, and a kill at kill-timeout. The result reads the marker protocol.
  */
-import { cleanOutput, readMarker } from './markers.js';
+import type { Output } from '../output.js';
+import { countNewlines, joinOutputs, lastLines, outputOf, OutputBuffer, trimBytes } from '../output.js';
+import { cleanBytes, readMarker } from './markers.js';
 import type { Session } from './session.js';
 
 export type ScriptEnd =
-  | { readonly kind: 'ok'; readonly output: string }
+  | { readonly kind: 'ok'; readonly output: Output }
   /** REBOOT [key]: the caller reboots the machine and runs the script again. */
-  | { readonly kind: 'reboot'; readonly key: string; readonly output: string }
-  /** ERROR msg: fail with just the message. */
-  | { readonly kind: 'error'; readonly message: string; readonly output: string }
+  | { readonly kind: 'reboot'; readonly key: string; readonly output: Output }
+  /** ERROR msg, or a script whose end is unknown (its agent died): fail with just the message. */
+  | { readonly kind: 'error'; readonly message: string; readonly output: Output }
   /** Non-zero exit, or killed (`stopped` says why). */
-  | { readonly kind: 'failed'; readonly exitCode: number; readonly output: string; readonly stopped?: 'kill-timeout' | 'interrupted' };
+  | { readonly kind: 'failed'; readonly exitCode: number; readonly output: Output; readonly stopped?: 'kill-timeout' | 'interrupted' };
 
 export interface RunScriptOptions {
   readonly session: Session;
   readonly script: string;
   readonly warnMs: number;
   readonly killMs: number;
-  /** Called at each warn-timeout: the new output, `''` if still empty, `undefined` if unchanged. */
-  readonly onWarn?: (output: string | undefined) => void;
-  readonly onOutput?: (chunk: string) => void;
+  /** Called at each warn-timeout: the new output, empty if still empty, `undefined` if unchanged. */
+  readonly onWarn?: (output: Buffer | undefined) => void;
+  readonly onOutput?: (chunk: Buffer) => void;
   /** Aborting kills the script (a second Ctrl-C). */
   readonly signal?: AbortSignal;
 }
@@ -33,19 +35,17 @@ const timerFits = (ms: number): boolean => Number.isFinite(ms) && ms <= MAX_TIME
 
 /**
  * The warn and kill clocks of a running script (spec §5.4), for remote and
- * local scripts alike: `onWarn` every warnMs with the output since the last
- * warning, `onKill` once at killMs. Returns the function that stops both.
+ * local scripts alike: `onWarn` every warnMs, `onKill` once at killMs.
+ * Returns the function that stops both.
  */
 export function startScriptTimers(o: {
   readonly warnMs: number;
   readonly killMs: number;
-  readonly output: () => string;
-  readonly onWarn?: ((output: string | undefined) => void) | undefined;
+  readonly onWarn?: (() => void) | undefined;
   readonly onKill: () => void;
 }): () => void {
   const kill = timerFits(o.killMs) ? setTimeout(o.onKill, o.killMs) : undefined;
-  const warnings = new WarnTracker();
-  const warn = o.onWarn && timerFits(o.warnMs) ? setInterval(() => o.onWarn!(warnings.since(o.output())), o.warnMs) : undefined;
+  const warn = o.onWarn && timerFits(o.warnMs) ? setInterval(o.onWarn, o.warnMs) : undefined;
   return () => {
     clearTimeout(kill);
     clearInterval(warn);
@@ -53,7 +53,6 @@ export function startScriptTimers(o: {
 }
 
 export async function runScript(o: RunScriptOptions): Promise<ScriptEnd> {
-  let output = '';
   let stopped: 'kill-timeout' | 'interrupted' | undefined;
   const kill = new AbortController();
   const stop = (why: 'kill-timeout' | 'interrupted') => {
@@ -63,33 +62,34 @@ export async function runScript(o: RunScriptOptions): Promise<ScriptEnd> {
   const onInterrupt = () => stop('interrupted');
   if (o.signal?.aborted) onInterrupt();
   o.signal?.addEventListener('abort', onInterrupt, { once: true });
-  const stopTimers = startScriptTimers({ warnMs: o.warnMs, killMs: o.killMs, output: () => output, onWarn: o.onWarn, onKill: () => stop('kill-timeout') });
-  let exitCode: number;
+  const warnings = new WarnTracker();
+  const onWarn = o.onWarn && (() => o.onWarn!(warnings.since()));
+  const stopTimers = startScriptTimers({ warnMs: o.warnMs, killMs: o.killMs, onWarn, onKill: () => stop('kill-timeout') });
+  let result;
   try {
-    const result = await o.session.exec({
+    result = await o.session.exec({
       script: o.script,
       signal: kill.signal,
       onOutput: (chunk) => {
-        output += chunk;
+        warnings.push(chunk);
         o.onOutput?.(chunk);
       },
     });
-    output = result.output;
-    exitCode = result.exitCode;
   } finally {
     stopTimers();
     o.signal?.removeEventListener('abort', onInterrupt);
   }
   if (stopped) {
     const note = stopped === 'kill-timeout' ? '<kill-timeout reached>' : '<interrupted>';
-    return { kind: 'failed', exitCode, output: `${cleanOutput(output)}\n${note}`.trim(), stopped };
+    return { kind: 'failed', exitCode: result.exitCode, output: cleanBytes(joinOutputs([cleanBytes(result.output), outputOf(note)])), stopped };
   }
-  return endOf(exitCode, output);
+  if (result.broken !== undefined) return { kind: 'error', message: result.broken, output: cleanBytes(result.output) };
+  return endOf(result.exitCode, result.output);
 }
 
 /** Classify a finished script from its exit status and raw output. */
-export function endOf(exitCode: number, raw: string): ScriptEnd {
-  const output = cleanOutput(raw);
+export function endOf(exitCode: number, raw: Output): ScriptEnd {
+  const output = cleanBytes(raw);
   const marker = readMarker(exitCode, output);
   if (marker?.name === 'REBOOT') return { kind: 'reboot', key: marker.value, output };
   if (marker?.name === 'ERROR') return { kind: 'error', message: marker.value, output };
@@ -97,35 +97,47 @@ export function endOf(exitCode: number, raw: string): ScriptEnd {
   return { kind: 'failed', exitCode, output };
 }
 
+const WINDOW_BYTES = 64 * 1024;
+const UNCHANGED = Buffer.from('(...)');
 
 /**
  * The output since the previous warning, as the original shows it: all of
  * it the first time, then `(...)` and the lines from the last incomplete
- * one on, cut to the last 10 lines.
+ * one on, cut to the last 10 lines. Keeps only the last 64 KiB (and counts
+ * lines), so a script printing gigabytes costs nothing more.
  */
 export class WarnTracker {
-  private offset = 0;
+  private readonly window = new OutputBuffer({ headBytes: 0, tailBytes: WINDOW_BYTES });
+  private size = 0;
+  private newlines = 0;
+  private lastNewline = -1;
+  // At the previous warning: the last newline before it, and how many newlines there were.
+  private newlineBefore = -1;
+  private newlinesBefore = 0;
 
-  since(output: string): string | undefined {
-    let section = output;
-    for (let i = this.offset - 1; i > 1; i--) {
-      if (output[i] === '\n') {
-        section = `(...)${output.slice(i)}`;
-        break;
-      }
+  push(chunk: Buffer): void {
+    this.window.push(chunk);
+    const nl = chunk.lastIndexOf(0x0a);
+    if (nl >= 0) {
+      this.lastNewline = this.size + nl;
+      this.newlines += countNewlines(chunk);
     }
-    this.offset = output.length;
-    section = section.trim();
-    if (section === '(...)') return undefined;
-    return tail(section);
+    this.size += chunk.length;
   }
-}
 
-/** The last 10 lines, noting how many are above when there are more than 13. */
-export function tail(text: string): string {
-  const newlines: number[] = [];
-  for (let i = text.length - 1; i >= 0 && newlines.length < 13; i--) if (text[i] === '\n') newlines.push(i);
-  if (newlines.length < 13) return text;
-  const total = text.split('\n').length - 1;
-  return `(... ${total - 10} lines above ...)\n${text.slice(newlines[9]! + 1)}`;
+  since(): Buffer | undefined {
+    const continued = this.newlineBefore > 1;
+    const start = continued ? this.newlineBefore : 0;
+    const linesBefore = continued ? this.newlinesBefore - 1 : 0;
+    this.newlineBefore = this.lastNewline;
+    this.newlinesBefore = this.newlines;
+    const window = this.window.output();
+    const kept = window.elided === 0 ? window.head : window.tail;
+    const keptStart = this.size - kept.length;
+    const section = start >= keptStart ? kept.subarray(start - keptStart) : kept;
+    const dropped = this.newlines - linesBefore - countNewlines(section);
+    const text = trimBytes(continued ? Buffer.concat([UNCHANGED, section]) : section);
+    if (text.equals(UNCHANGED)) return undefined;
+    return lastLines(text, dropped + countNewlines(text));
+  }
 }

@@ -7,6 +7,7 @@
 import { exportLine } from '../project/env.js';
 import type { Env } from '../project/types.js';
 import { FIXED_EXPORTS, LOCAL_HELPERS, REMOTE_HELPERS, SYNC_HELPERS } from './helpers.js';
+import { shellQuote } from './shell-words.js';
 
 
 export interface RenderOptions {
@@ -51,7 +52,16 @@ export function renderShell(o: { readonly dir: string; readonly env: Env; readon
     'export PS1="\\$SPREAD_BACKEND:\\$SPREAD_SYSTEM \\${PWD/#\\$SPREAD_PATH/...}# "'];
   const lines = ['set -eu', `cd "${o.dir}"`];
   if (o.sudo) lines.push('unset SUDO_COMMAND SUDO_USER SUDO_UID SUDO_GID');
-  lines.push('rc=$(mktemp)', "trap 'rm -f \"$rc\"' EXIT", "cat > \"$rc\" <<'SPREAD_RC_END'", ...rcLines, 'SPREAD_RC_END',
+  // No here-document: older bash writes those to /tmp, which may be full.
+  lines.push(STORE_STDIN, `rc=$(printf '%s\\n' ${rcLines.map(shellQuote).join(' ')} | spread_store rc)`, "trap 'rm -f \"$rc\"' EXIT",
     'set +e', '/bin/bash --rcfile "$rc" -i', '');
   return lines.join('\n');
 }
+
+/**
+ * `spread_store NAME` writes stdin to a new private file and prints its
+ * path: in $TMPDIR or /tmp, else /dev/shm, /run or $HOME, so that a full or
+ * read-only /tmp does not keep an interactive shell from opening.
+ */
+export const STORE_STDIN = 'spread_store() { local d f s; s=$(cat; echo .); for d in "${TMPDIR:-/tmp}" /dev/shm /run "$HOME"; do ' +
+  'f=$(mktemp "$d/spread-$1.XXXXXXXX" 2>/dev/null) || continue; if printf %s "${s%.}" 2>/dev/null > "$f"; then echo "$f"; return 0; fi; rm -f "$f"; done; return 1; }';

@@ -5,6 +5,7 @@
  * (local-session.ts). Everything above this interface is transport-agnostic.
  */
 import type { Duplex, Readable } from 'node:stream';
+import type { Output } from '../output.js';
 
 export interface ExecRequest {
   /**
@@ -14,8 +15,8 @@ export interface ExecRequest {
   readonly script: string;
   /** Aborting kills the script's whole process group (SIGKILL). */
   readonly signal?: AbortSignal;
-  /** Output as it arrives, for warn-timeout messages and live logs. */
-  readonly onOutput?: (chunk: string) => void;
+  /** Output bytes as they arrive, all of them (warn-timeout messages, -logs files). */
+  readonly onOutput?: (chunk: Buffer) => void;
   /** Run with a pseudo-terminal attached to these local streams (interactive shells). */
   readonly tty?: TtyStreams;
 }
@@ -30,10 +31,15 @@ export interface TtyStreams {
 export interface ExecResult {
   /** The script's exit status; 137 or similar after a kill. */
   readonly exitCode: number;
-  /** Everything the script printed, stdout and stderr merged, in order. */
-  readonly output: string;
+  /** What the script printed, stdout and stderr merged, in order; bounded (head and tail kept). */
+  readonly output: Output;
   /** True when the script was killed through `signal`. */
   readonly killed: boolean;
+  /**
+   * Set when the script's end is unknown although the connection is fine:
+   * the process running it on the machine was killed (by the script itself).
+   */
+  readonly broken?: string;
 }
 
 /** The connection dropped under an operation; the machine may still be alive. */

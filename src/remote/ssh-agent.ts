@@ -3,52 +3,109 @@
  * connection that runs scripts sent over its stdin, so a script costs a few
  * fork/execs on the target instead of a new SSH channel and login shell
  * (Debian's bash sources ~/.bashrc for every ssh command, sudo -i a profile).
+ * Written by hand in bash: the target may have nothing else (bash 4.3 on).
  *
- * Protocol (bash + coreutils only on the target):
- * - Request: a line with the script's byte length, then the bytes. bash's
- *   `read` consumes the pipe byte by byte, which is fine for one short line;
- *   the script body is read by `head -c N`, which never reads past N.
- * - Reply: marker lines `<token> R|S|E <number>` around the raw output. The
- *   token is random per agent and never appears on a command line, so output
- *   cannot fake it. `R pid` = ready, `S pgid` = script started (its process
- *   group, for kills), output follows verbatim, then `E status`.
- * - Each script is a fresh `/bin/bash FILE` with stdin from /dev/null,
- *   stdout and stderr into one pipe, in a process group of its own (`set -m`
- *   in the subshell: no setsid, which is util-linux, not coreutils). The pipe
- *   goes through `cat`, outside that group, so, as with one SSH session per
- *   script, the script ends when every holder of its output has closed it,
- *   and a kill of the group loses no output already written.
+ * It must be as robust as the original's fresh `/bin/bash` per script:
+ *
+ * - Request: a line with the script's byte length, then the bytes, read
+ *   whole into memory (bash's `read -N`, no fork; the agent runs in the C
+ *   locale so N counts bytes, and each script gets the caller's LC_ALL back)
+ *   before anything runs: a script that stops early cannot leave bytes
+ *   behind, and no file is written, so a full or read-only /tmp changes
+ *   nothing. `read` drops NUL bytes, so the client sends none (bash ignores
+ *   them in a script anyway).
+ * - Each script runs as `/bin/bash -s` reading the script from a pipe of its
+ *   own, as the original's `/bin/bash -` did (errors read `/bin/bash: line
+ *   N: ...`), in a process group of its own (`set -m`; setsid is util-linux,
+ *   not coreutils), stdout and stderr merged into one pipe drained by `cat`.
+ * - A waiter (W) starts it, waits for it and writes its status to a status
+ *   pipe; W and `cat` keep that pipe open, so the agent, reading it, learns
+ *   the end only once the output is all out (every holder of the script's
+ *   output pipe closed it, as with one SSH session per script), and learns
+ *   it even when the script killed W (the status is then "lost").
+ * - W is detached from the agent (double fork) and holds neither the
+ *   channel nor the agent's stdin: nothing a script inherits or finds among
+ *   its parents leads to them, so a process it leaves behind cannot steal
+ *   the next script or write into the next output, and killing its parents
+ *   never kills the agent. The script holds no descriptor of the channel.
+ * - Reply: marker lines `<token> R|S|E ...` around the raw output. The token
+ *   is random per agent and never on a command line, so output cannot fake
+ *   it. `R pid` = ready; `S n pgid wpgid` = script n started (its group and
+ *   W's, for kills), its output follows verbatim; `E n status|lost`. Output
+ *   of a script the client gave up on is dropped by its number.
+ * - Every agent process is named `spread-agent` (argv[0]). At start an agent
+ *   removes what agents of dead connections left (processes named so whose
+ *   session leader, the channel's shell, is gone or was orphaned by the
+ *   server's connection process, with the script groups they ran) and the
+ *   temp directories of earlier versions.
  */
 import { randomBytes } from 'node:crypto';
-import { StringDecoder } from 'node:string_decoder';
 import type { ClientChannel } from 'ssh2';
+import { OutputBuffer } from '../output.js';
 import { ConnectionLostError, type ExecResult } from './session.js';
 
-const agentScript = (token: string): string => `spread_agent() {
-  local t=${token} d len st
-  d=$(mktemp -d "\${TMPDIR:-/tmp}/spread-agent.XXXXXXXX") || return 1
+const NAME = 'spread-agent';
+
+const agentScript = (token: string): string => `exec -a ${NAME} /bin/bash -s
+spread_sweep() {
+  local p c st me
+  rm -rf -- "\${TMPDIR:-/tmp}"/spread-agent.* /tmp/spread-agent.*
+  read -r st < /proc/$BASHPID/stat && set -- \${st##*) } && me=$4
+  for p in /proc/[0-9]*; do
+    c=
+    { read -r -d '' c < "$p/cmdline"; } 2> /dev/null
+    [[ $c == ${NAME} ]] || continue
+    read -r st < "$p/stat" || continue
+    set -- \${st##*) }
+    [[ $4 == "$me" ]] && continue
+    if read -r st < "/proc/$4/stat"; then
+      set -- \${st##*) }
+      [[ $2 != 1 ]] && continue
+    fi
+    for c in $(cat "$p"/task/*/children); do kill -9 -- "-$c"; done
+    kill -9 "\${p#/proc/}"
+  done
+}
+spread_wait() {
+  local st w=$BASHPID
+  if [[ $spread_lc == set:* ]]; then export LC_ALL="\${spread_lc#set:}"; else unset LC_ALL; fi
+  exec 5>&1
+  exec 1> >(exec -a ${NAME} cat >&4 4>&-) 4>&-
+  set -m
+  ( printf '%s S %s %s %s\\n' "$t" "$n" "$BASHPID" "$w"; exec /bin/bash -s < <(printf '%s' "$s") ) 2>&1 5>&- &
+  wait $!
+  st=$?
+  exec 1>&-
+  printf '%s\\n' "$st" >&5
+}
+spread_agent() {
+  local t=${token} len s n=0 st
+  spread_lc=\${LC_ALL+set:$LC_ALL}
+  export LC_ALL=C
+  spread_sweep < /dev/null > /dev/null 2>&1 &
+  exec 4>&1
   printf '%s R %s\\n' "$t" "$$"
   while read -r len; do
-    [[ -d $d ]] || d=$(mktemp -d "\${TMPDIR:-/tmp}/spread-agent.XXXXXXXX") || return 1
-    head -c "$len" > "$d/script" || return 1
-    { set -m; ( printf '%s S %s\\n' "$t" "$BASHPID"; exec /bin/bash "$d/script" ) < /dev/null 2>&1 & wait $!; } | cat
-    st=\${PIPESTATUS[0]}
-    printf '%s E %s\\n' "$t" "$st"
+    IFS= read -r -N "$len" s || break
+    n=$((n + 1))
+    st=lost
+    while read -r len; do st=$len; done < <(set -m; spread_wait < /dev/null 2> /dev/null &)
+    printf '%s E %s %s\\n' "$t" "$n" "$st"
   done
-  rm -rf "$d"
 }
 spread_agent; exit
 `;
 
-type Marker = { kind: 'R' | 'S' | 'E'; value: number };
+type Marker = { readonly kind: 'R' | 'S' | 'E'; readonly values: readonly number[] };
 
 /** Splits the agent's stdout into markers and script output; holds back only bytes that could start a marker. */
 export class AgentParser {
   private readonly token: Buffer;
   private pending: Buffer = Buffer.alloc(0);
-  private inOutput = false;
+  /** The script whose output is flowing (after its S marker), if any. */
+  private current: number | undefined;
 
-  constructor(token: string, private readonly onMarker: (m: Marker) => void, private readonly onOutput: (b: Buffer) => void) {
+  constructor(token: string, private readonly onMarker: (m: Marker) => void, private readonly onOutput: (script: number, b: Buffer) => void) {
     this.token = Buffer.from(token);
   }
 
@@ -58,22 +115,23 @@ export class AgentParser {
       const at = buf.indexOf(this.token);
       if (at < 0) {
         const keep = this.partialTail(buf);
-        if (this.inOutput && buf.length > keep) this.onOutput(buf.subarray(0, buf.length - keep));
-        this.pending = buf.subarray(buf.length - keep);
+        if (this.current !== undefined && buf.length > keep) this.onOutput(this.current, buf.subarray(0, buf.length - keep));
+        this.pending = Buffer.from(buf.subarray(buf.length - keep));
         return;
       }
-      if (this.inOutput && at > 0) this.onOutput(buf.subarray(0, at));
-      this.inOutput = false;
+      if (this.current !== undefined && at > 0) this.onOutput(this.current, buf.subarray(0, at));
+      this.current = undefined;
       const eol = buf.indexOf(0x0a, at);
       if (eol < 0) {
-        this.pending = buf.subarray(at);
+        this.pending = Buffer.from(buf.subarray(at));
         return;
       }
-      const [kind, value] = buf.subarray(at + this.token.length, eol).toString('latin1').trim().split(' ');
+      const [kind, ...values] = buf.subarray(at + this.token.length, eol).toString('latin1').trim().split(' ');
       buf = buf.subarray(eol + 1);
       if (kind === 'R' || kind === 'S' || kind === 'E') {
-        if (kind === 'S') this.inOutput = true;
-        this.onMarker({ kind, value: Number(value) });
+        const numbers = values.map(Number);
+        if (kind === 'S') this.current = numbers[0];
+        this.onMarker({ kind, values: numbers });
       }
     }
   }
@@ -87,19 +145,25 @@ export class AgentParser {
   }
 }
 
+/** The agent ended before the script started: nothing ran, so it is safe to send it to a new agent. */
+export class AgentGoneError extends Error {
+  override readonly name = 'AgentGoneError';
+}
+
 interface Running {
-  onStart(pgid: number): void;
+  readonly n: number;
+  onStart(pgid: number, wpgid: number): void;
   onOutput(bytes: Buffer): void;
   onEnd(status: number): void;
   onGone(err: Error): void;
 }
 
 export interface AgentRunOptions {
-  readonly onOutput?: (chunk: string) => void;
+  readonly onOutput?: (chunk: Buffer) => void;
   readonly signal?: AbortSignal;
-  /** Sends SIGKILL to a process group on the target (over another channel). */
-  readonly kill: (pgid: number) => Promise<void>;
-  /** After a kill, how long to wait for the end marker before giving up on the agent. */
+  /** Sends SIGKILL to process groups on the target (over another channel). */
+  readonly kill: (pgids: readonly number[]) => Promise<void>;
+  /** After a kill, how long to wait for the end marker before giving up on the script's output. */
   readonly killGraceMs: number;
 }
 
@@ -109,10 +173,11 @@ export class Agent {
   private exitStatus: string | undefined;
   private stderrTail = '';
   private gone: Error | undefined;
+  private sent = 0;
   private readyWaiters: { resolve: () => void; reject: (e: Error) => void } | undefined;
 
   private constructor(private readonly channel: ClientChannel, token: string) {
-    const parser = new AgentParser(token, (m) => this.onMarker(m), (b) => this.running?.onOutput(b));
+    const parser = new AgentParser(token, (m) => this.onMarker(m), (n, b) => { if (this.running?.n === n) this.running.onOutput(b); });
     channel.on('data', (d: Buffer) => parser.push(d));
     channel.stderr.on('data', (d: Buffer) => { this.stderrTail = (this.stderrTail + d.toString()).slice(-2000); });
     channel.on('exit', (code: number | null, signal?: string) => {
@@ -124,7 +189,7 @@ export class Agent {
 
   /** Start the agent on a fresh channel running `bash -s` as root; resolves once it is ready. */
   static async start(channel: ClientChannel): Promise<Agent> {
-    const token = `spread-agent-${randomBytes(16).toString('hex')}`;
+    const token = `${NAME}-${randomBytes(16).toString('hex')}`;
     const agent = new Agent(channel, token);
     const ready = new Promise<void>((resolve, reject) => { agent.readyWaiters = { resolve, reject }; });
     channel.write(agentScript(token));
@@ -133,74 +198,95 @@ export class Agent {
   }
 
   get alive(): boolean {
-    return this.gone === undefined;
+    return this.gone === undefined && this.exitStatus === undefined;
   }
 
-  /** End the agent (its stdin closes, it removes its temp dir and exits). */
+  /** End the agent (its stdin closes and it exits). */
   close(): void {
     this.channel.end();
   }
 
-  /** Drop the agent without waiting: used when a killed script's output pipe stays open. */
+  /** Drop the agent without waiting: used when it stopped answering. */
   discard(): void {
     this.gone ??= new Error('remote agent discarded');
     this.channel.close();
   }
 
   run(script: string, opts: AgentRunOptions): Promise<ExecResult> {
-    if (this.gone) return Promise.reject(this.gone);
+    if (!this.alive) return Promise.reject(new AgentGoneError(`remote agent ended (${this.exitStatus ?? 'closed'})`));
+    const n = ++this.sent;
     return new Promise<ExecResult>((resolve, reject) => {
-      const decoder = new StringDecoder('utf8');
-      const parts: string[] = [];
-      let pgid: number | undefined;
+      const output = new OutputBuffer();
+      let groups: readonly number[] | undefined;
       let killed = false;
       let graceTimer: NodeJS.Timeout | undefined;
-      const emit = (text: string) => {
-        if (!text) return;
-        parts.push(text);
-        opts.onOutput?.(text);
-      };
-      const finish = (result: { exitCode: number } | { error: Error }) => {
+      const finish = (result: { exitCode: number } | { error: Error } | { broken: string }) => {
         if (this.running !== running) return;
         this.running = undefined;
         clearTimeout(graceTimer);
         opts.signal?.removeEventListener('abort', onAbort);
-        emit(decoder.end());
-        if ('error' in result && !killed) reject(result.error);
-        else resolve({ exitCode: 'exitCode' in result ? result.exitCode : 137, output: parts.join(''), killed });
+        if (killed) resolve({ exitCode: 'exitCode' in result && !Number.isNaN(result.exitCode) ? result.exitCode : 137, output: output.output(), killed });
+        else if ('error' in result) reject(result.error);
+        else if ('broken' in result) resolve({ exitCode: 137, output: output.output(), killed, broken: result.broken });
+        else resolve({ exitCode: result.exitCode, output: output.output(), killed });
       };
-      const sendKill = () => { if (pgid !== undefined) opts.kill(pgid).catch(() => {}); };
       const onAbort = () => {
         if (killed) return;
         killed = true;
-        sendKill();
+        if (groups) opts.kill(groups.slice(0, 1)).catch(() => {});
         graceTimer = setTimeout(() => {
-          this.discard();
-          finish({ exitCode: 137 });
+          if (!groups) return giveUp();
+          // The output pipe is held by something outside the script's group: end the waiter and its cat,
+          // after which the agent reports the end.
+          opts.kill(groups).catch(() => {});
+          graceTimer = setTimeout(giveUp, opts.killGraceMs);
         }, opts.killGraceMs);
       };
+      // The agent does not answer at all: drop it (the session starts another).
+      const giveUp = () => {
+        this.discard();
+        finish({ exitCode: 137 });
+      };
       const running: Running = {
-        onStart: (id) => { pgid = id; if (killed) sendKill(); },
-        onOutput: (bytes) => emit(decoder.write(bytes)),
-        onEnd: (status) => finish({ exitCode: status }),
-        onGone: (error) => finish({ error }),
+        n,
+        onStart: (pgid, wpgid) => {
+          groups = [pgid, wpgid];
+          if (killed) opts.kill(groups.slice(0, 1)).catch(() => {});
+        },
+        onOutput: (bytes) => {
+          output.push(bytes);
+          opts.onOutput?.(bytes);
+        },
+        onEnd: (status) => {
+          // A waiter killed by the script itself: its status is lost.
+          if (Number.isNaN(status)) finish({ broken: 'remote agent killed while running the script (its status is lost)' });
+          else finish({ exitCode: status });
+        },
+        onGone: (error) => {
+          if (error instanceof ConnectionLostError) finish({ error });
+          else if (groups === undefined) finish({ error: new AgentGoneError(error.message) });
+          else finish({ broken: `remote agent killed while running the script (${this.exitStatus ?? 'closed'})` });
+        },
       };
       this.running = running;
       if (opts.signal?.aborted) onAbort();
       else opts.signal?.addEventListener('abort', onAbort, { once: true });
-      const body = Buffer.from(script, 'utf8');
+      const body = Buffer.from(script.includes('\0') ? script.replaceAll('\0', '') : script, 'utf8');
       this.channel.write(Buffer.concat([Buffer.from(`${body.length}\n`), body]));
     });
   }
 
   private onMarker(m: Marker): void {
+    const [n, a, b] = m.values;
     if (m.kind === 'R') {
       this.readyWaiters?.resolve();
       this.readyWaiters = undefined;
+    } else if (this.running?.n !== n) {
+      // A script the client gave up on.
     } else if (m.kind === 'S') {
-      this.running?.onStart(m.value);
+      this.running.onStart(a!, b!);
     } else {
-      this.running?.onEnd(m.value);
+      this.running.onEnd(a!);
     }
   }
 

@@ -20,7 +20,9 @@ import net from 'node:net';
 import { type Duplex, PassThrough, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { Client, type ClientChannel, type PseudoTtyOptions } from 'ssh2';
-import { Agent } from './ssh-agent.js';
+import { EMPTY_OUTPUT, OutputBuffer } from '../output.js';
+import { Agent, AgentGoneError } from './ssh-agent.js';
+import { STORE_STDIN } from './script.js';
 import { globQuote, parseAddress, shellQuote } from './shell-words.js';
 import { ConnectionLostError, type ExecRequest, type ExecResult, type Session, type TtyStreams } from './session.js';
 
@@ -191,16 +193,23 @@ class SshSession implements Session {
   }
 
   private async execAgent(request: ExecRequest): Promise<ExecResult> {
-    const notRun: ExecResult = { exitCode: 137, output: '', killed: true };
+    const notRun: ExecResult = { exitCode: 137, output: EMPTY_OUTPUT, killed: true };
     if (request.signal?.aborted) return notRun;
-    // A login that hangs must not outlive the caller's kill timeout.
-    const agent = await untilAborted(this.getAgent(), request.signal);
-    if (!agent || request.signal?.aborted) return notRun;
-    return agent.run(request.script, {
-      onOutput: request.onOutput, signal: request.signal,
-      kill: (pgid) => this.command(`kill -9 -- -${pgid}`, { priority: true }).then(() => {}),
-      killGraceMs: this.opts.killGraceMs ?? 5_000,
-    });
+    for (let attempt = 1; ; attempt++) {
+      // A login that hangs must not outlive the caller's kill timeout.
+      const agent = await untilAborted(this.getAgent(), request.signal);
+      if (!agent || request.signal?.aborted) return notRun;
+      try {
+        return await agent.run(request.script, {
+          onOutput: request.onOutput, signal: request.signal,
+          kill: (pgids) => this.command(`kill -9 -- ${pgids.map((g) => `-${g}`).join(' ')}`, { priority: true }).then(() => {}),
+          killGraceMs: this.opts.killGraceMs ?? 5_000,
+        });
+      } catch (err) {
+        // The agent was gone before the script started (a previous script killed it): nothing ran, try a new one.
+        if (!(err instanceof AgentGoneError) || attempt >= 2) throw err;
+      }
+    }
   }
 
   // A new agent when there is none or the last one died (a script may kill it).
@@ -345,10 +354,10 @@ class SshSession implements Session {
 
   // Store the script in a temp file first (a PTY would mangle it), then run it on a PTY channel.
   private async execTty(request: ExecRequest, tty: TtyStreams): Promise<ExecResult> {
-    const stored = await this.command('f=$(mktemp /tmp/spread-tty.XXXXXXXX) && cat > "$f" && echo "$f"',
+    const stored = await this.command(`${STORE_STDIN}; spread_store tty`,
       { stdin: Readable.from([`rm -f -- "$0"; ${request.script}`]) });
     const file = stored.output.trim().split('\n').pop() ?? '';
-    if (stored.code !== 0 || !/^\/tmp\/spread-tty\.\w+$/.test(file)) {
+    if (stored.code !== 0 || !/^\/\S*\/spread-tty\.\w+$/.test(file)) {
       throw new Error(`cannot store interactive script on ${this.address}: ${stored.output.trim()}`);
     }
     const ch = await this.openChannel({
@@ -366,7 +375,7 @@ const runOnTty = (ch: ClientChannel, tty: TtyStreams, request: ExecRequest, lost
     const stdout = tty.stdout as NodeJS.WriteStream;
     const wasRaw = stdin.isTTY ? stdin.isRaw : undefined;
     if (stdin.isTTY) stdin.setRawMode(true);
-    const parts: string[] = [];
+    const output = new OutputBuffer();
     let code: number | undefined;
     let killed = false;
     const onInput = (d: Buffer | string) => ch.write(d);
@@ -377,9 +386,8 @@ const runOnTty = (ch: ClientChannel, tty: TtyStreams, request: ExecRequest, lost
     if (stdout.isTTY) stdout.on('resize', onResize);
     request.signal?.addEventListener('abort', onAbort, { once: true });
     ch.on('data', (d: Buffer) => {
-      const text = d.toString();
-      parts.push(text);
-      request.onOutput?.(text);
+      output.push(d);
+      request.onOutput?.(d);
       tty.stdout.write(d);
     });
     ch.on('exit', (c: number | null) => { code = c ?? 255; });
@@ -391,7 +399,7 @@ const runOnTty = (ch: ClientChannel, tty: TtyStreams, request: ExecRequest, lost
       request.signal?.removeEventListener('abort', onAbort);
       const error = lost();
       if (code === undefined && !killed) reject(error ?? new ConnectionLostError('connection lost during an interactive script'));
-      else resolve({ exitCode: code ?? 137, output: parts.join(''), killed });
+      else resolve({ exitCode: code ?? 137, output: output.output(), killed });
     });
     if (request.signal?.aborted) onAbort();
   });

@@ -6,11 +6,14 @@
  * single job. One rule decides a job's status, so the console summary,
  * JUnit and JSON can never disagree (see `jobStatus`).
  */
+import { join } from 'node:path';
 import type { AbortReason, Outcome, Reporter, Verb } from '../events.js';
+import { outputText } from '../output.js';
 import type { Job, Level } from '../project/types.js';
+import { jobLogPath, logPath } from './log-names.js';
 import { entryName } from './summary.js';
 
-/** A failed script: where, why in one line, and its output (as the events carry it). */
+/** A failed script: where, why in one line, and its output (as text: bytes that are not UTF-8 as \xNN, bounded). */
 export interface Failure {
   readonly level: Level;
   readonly verb: Verb;
@@ -49,6 +52,8 @@ export interface JobResult {
   readonly scripts: ScriptRun[];
   /** A shared run (-queue) lost the runner that first ran the job: that runner's name. */
   lostRunner?: string;
+  /** The -logs file with the job's full output, when -logs is given. */
+  log?: string;
 }
 
 /** A project, backend or suite script failure: a summary entry of its own. */
@@ -78,8 +83,8 @@ export function resultFor(results: Map<Job, JobResult>, job: Job): JobResult {
 
 const OWN_FAILURES: readonly Outcome[] = ['task-error', 'task-prepare-error', 'task-restore-error'];
 
-/** A reporter that fills a RunRecord; `onEnd` is called with it at the end of the run. */
-export function recordRun(onEnd: (record: RunRecord) => void | Promise<void>, now: () => number = Date.now): Reporter {
+/** A reporter that fills a RunRecord; `onEnd` is called with it at the end of the run. `logs` is the -logs directory. */
+export function recordRun(onEnd: (record: RunRecord) => void | Promise<void>, now: () => number = Date.now, logs?: string): Reporter {
   const record: RunRecord = { startedAt: now(), endedAt: 0, seed: 0, interrupted: false, jobs: new Map(), levels: [] };
   const resultOf = (job: Job): JobResult => resultFor(record.jobs, job);
   /** The latest failed script of each job, at any level: the next failure result is about it. */
@@ -92,7 +97,10 @@ export function recordRun(onEnd: (record: RunRecord) => void | Promise<void>, no
     'run-start': (e) => {
       record.startedAt = e.at;
       record.seed = e.seed;
-      for (const job of e.jobs) resultOf(job);
+      for (const job of e.jobs) {
+        const r = resultOf(job);
+        if (logs !== undefined) r.log = join(logs, jobLogPath(job));
+      }
     },
     'job-start': (e) => {
       const r = resultOf(e.job);
@@ -104,10 +112,12 @@ export function recordRun(onEnd: (record: RunRecord) => void | Promise<void>, no
     },
     'script-end': (e) => {
       const reason = e.reason ?? (e.ok ? '' : 'failed');
+      // Elided output names the -logs file that has all of it.
+      const output = outputText(e.output, logs === undefined ? undefined : join(logs, logPath(e)));
       if (e.level === 'task') {
-        resultOf(e.job).scripts.push({ verb: e.verb, machine: e.machine, ok: e.ok, durationMs: e.durationMs, output: e.output, ...(e.ok ? {} : { reason }) });
+        resultOf(e.job).scripts.push({ verb: e.verb, machine: e.machine, ok: e.ok, durationMs: e.durationMs, output, ...(e.ok ? {} : { reason }) });
       }
-      if (!e.ok) lastFailed.set(e.job, { level: e.level, verb: e.verb, context: e.context, machine: e.machine, reason, output: e.output });
+      if (!e.ok) lastFailed.set(e.job, { level: e.level, verb: e.verb, context: e.context, machine: e.machine, reason, output });
     },
     result: (e) => {
       const r = resultOf(e.job);

@@ -14,6 +14,8 @@ export const JSON_REPORT_VERSION = 2;
 export interface JsonOptions {
   /** The machine spread ran on. */
   readonly hostname: string;
+  /** The -logs directory: each job names its file. */
+  readonly logs?: string;
 }
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
@@ -36,6 +38,7 @@ export function renderJson(record: RunRecord, o: JsonOptions): string {
     durationMs: r.durationMs,
     failure: r.failure && jobStatus(r) === 'failed' ? failure(r.failure) : null,
     ...(r.lostRunner !== undefined ? { retriedAfterLostRunner: r.lostRunner } : {}),
+    ...(r.log !== undefined ? { log: r.log } : {}),
   }));
   const count = (status: string) => jobs.filter((j) => j.status === status).length;
   return `${JSON.stringify({
@@ -52,4 +55,4 @@ export function renderJson(record: RunRecord, o: JsonOptions): string {
   }, null, 2)}\n`;
 }
 
-export const jsonReporter = (write: (json: string) => void | Promise<void>, o: JsonOptions): Reporter => recordRun((record) => write(renderJson(record, o)));
+export const jsonReporter = (write: (json: string) => void | Promise<void>, o: JsonOptions): Reporter => recordRun((record) => write(renderJson(record, o)), Date.now, o.logs);

@@ -22,6 +22,7 @@
  * dropped; times are seconds with 3 decimals; timestamps are UTC, written
  * `YYYY-MM-DDTHH:MM:SS` as Ant and Jenkins expect.
  */
+import { resolve } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 import type { Reporter } from '../events.js';
 import { byCodeUnit } from '../project/env.js';
@@ -31,6 +32,8 @@ import type { JobResult, LevelFailure, RunRecord } from './job-results.js';
 export interface JunitOptions {
   /** The machine spread ran on, for `hostname`. */
   readonly hostname: string;
+  /** The -logs directory: each job's `system-out` links its file. */
+  readonly logs?: string;
 }
 
 /** Characters XML 1.0 allows, even escaped: tab, newlines, and the rest above U+001F but surrogates and U+FFFE/F. */
@@ -71,7 +74,9 @@ function jobCase(r: JobResult): Case {
   } else if (status === 'skipped') {
     parts.push(`<skipped message="${attr(message)}"/>`);
   }
-  const out = r.scripts.map((s) => `--- ${s.verb} ${job.name} (${s.machine}): ${s.ok ? 'ok' : s.reason ?? 'failed'} after ${seconds(s.durationMs)}s\n${s.output}${s.output.endsWith('\n') || s.output === '' ? '' : '\n'}`).join('');
+  const scripts = r.scripts.map((s) => `--- ${s.verb} ${job.name} (${s.machine}): ${s.ok ? 'ok' : s.reason ?? 'failed'} after ${seconds(s.durationMs)}s\n${s.output}${s.output.endsWith('\n') || s.output === '' ? '' : '\n'}`).join('');
+  // Jenkins' attachments plugin links files named so in system-out.
+  const out = r.log === undefined ? scripts : `${scripts}[[ATTACHMENT|${resolve(r.log)}]]\n`;
   if (out !== '') parts.push(`<system-out>${cdata(out)}</system-out>`);
   return { name, classname, ms: r.durationMs, status, xml: testcase(name, classname, r.durationMs, parts) };
 }
@@ -114,4 +119,4 @@ export function renderJunit(record: RunRecord, o: JunitOptions): string {
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="spread" tests="${all.length}" failures="${count(all, 'failed')}" errors="${count(all, 'error')}" time="${seconds(record.endedAt - record.startedAt)}">\n${body.join('\n')}${body.length ? '\n' : ''}</testsuites>\n`;
 }
 
-export const junitReporter = (write: (xml: string) => void | Promise<void>, o: JunitOptions): Reporter => recordRun((record) => write(renderJunit(record, o)));
+export const junitReporter = (write: (xml: string) => void | Promise<void>, o: JunitOptions): Reporter => recordRun((record) => write(renderJunit(record, o)), Date.now, o.logs);

@@ -1,5 +1,6 @@
 /**
- * Fetching a task's artifacts into `<-artifacts dir>/<job name>/` after its
+ * Fetching a task's artifacts into `<-artifacts dir>/<job name>/` (or its
+ * safe form, `:` as `__`, with -artifacts-safe-names) after its
  * last repeat or its failure, before its restore (spec §5.8). Extraction
  * never writes outside that directory. A failed fetch is reported and makes
  * the run unsuccessful, but, unlike the original, does not stop the other
@@ -7,6 +8,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { safeName } from '../project/safe-names.js';
 import type { Job } from '../project/types.js';
 import { extractArtifacts } from './artifacts-extract.js';
 import type { WorkerEnv } from './level-script.js';
@@ -16,7 +18,8 @@ import type { MachineLink } from './machine-link.js';
 export async function fetchArtifacts(link: MachineLink, w: WorkerEnv, job: Job, sub?: string): Promise<void> {
   const root = w.options.artifacts;
   if (!root || job.task.artifacts.length === 0) return;
-  const dir = sub ? join(root, job.name, sub) : join(root, job.name);
+  const name = w.options.artifactsSafeNames ? safeName(job.name) : job.name;
+  const dir = sub ? join(root, name, sub) : join(root, name);
   w.emit({ type: 'log', level: 'info', message: `Fetching artifacts of ${job.name}...` });
   try {
     mkdirSync(dir, { recursive: true });

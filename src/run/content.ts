@@ -19,20 +19,21 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import { readdir, unlink } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { Readable, Writable } from 'node:stream';
+import { pipeline as pipe, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import tar from 'tar-stream';
 import type { Env } from '../project/types.js';
 import { runLocalScript } from '../remote/local-script.js';
-import { lateOutput } from '../events.js';
+import { escapeBytes, lateOutput } from '../output.js';
 import { outputError } from '../remote/markers.js';
 import { resolveTimeouts } from '../project/timeouts.js';
 import { compileExcludes, type ExcludeMatcher } from './tar-exclude.js';
+import { byNameBytes, decodeName, encodeName, hasRawBytes, longLinkFixer, longLinkMarker, standIn } from './tar-raw-names.js';
 import { parseTransforms, type Transformer } from './tar-transform.js';
 
 export interface PackOptions {
@@ -72,11 +73,13 @@ export interface PackedContent {
 
 const REUSE_EXCLUDE = '.spread-reuse.*';
 
-const byBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
+/** A directory's entries, with names that are not UTF-8 kept (tar-raw-names.ts), sorted by their bytes. */
+const entriesOf = (dir: string): string[] =>
+  fs.readdirSync(encodeName(dir), { encoding: 'buffer' }).map(decodeName).sort(byNameBytes);
 
 /** The default include list: the project dir's entries, sorted, without spread's own reuse and history files. */
 export const defaultIncludes = async (dir: string): Promise<string[]> =>
-  (await readdir(dir)).filter((n) => !n.startsWith('.spread-reuse.') && !n.startsWith('.spread-history.json')).sort(byBytes);
+  entriesOf(dir).filter((n) => !n.startsWith('.spread-reuse.') && !n.startsWith('.spread-history.json'));
 
 /** Formats the size for "Project content is packed for delivery (X)." like the original's `%.2f`. */
 export const formatPackedSize = (bytes: number): string => {
@@ -136,9 +139,10 @@ const addPath = async (w: Walk, raw: string, top: boolean): Promise<void> => {
   w.signal?.throwIfAborted();
   if (w.excluded(raw)) return;
   const path = resolve(w.dir, raw);
+  const bytes = encodeName(path);
   let st;
   try {
-    st = fs.lstatSync(path);
+    st = fs.lstatSync(bytes);
   } catch (err) {
     if (!top && (err as NodeJS.ErrnoException).code === 'ENOENT') return w.warn(`${raw}: file removed before we read it`);
     const hint = top && /[*?[]/.test(raw) ? ' (include names are literal paths, not globs)' : '';
@@ -148,18 +152,18 @@ const addPath = async (w: Walk, raw: string, top: boolean): Promise<void> => {
   const name = w.transform.apply(member, 'regular');
   const header = { mode: st.mode & 0o7777, mtime: new Date(Math.floor(st.mtimeMs / 1000) * 1000), uid: st.uid, gid: st.gid };
   const add = (h: Partial<tar.Header> & { name: string }) =>
-    name === '' ? w.warn(`${raw}: renamed to an empty name, skipped`) : addEntry(w, h, path, raw);
+    name === '' ? w.warn(`${raw}: renamed to an empty name, skipped`) : addEntry(w, h, bytes, raw);
   if (st.isDirectory()) {
     await add({ ...header, name: `${name}/`, type: 'directory' });
     let children: string[];
     try {
-      children = fs.readdirSync(path).sort(byBytes);
+      children = entriesOf(path);
     } catch (err) {
       throw new Error(`cannot read directory ${JSON.stringify(raw)}: ${errorText(err)}`, { cause: err });
     }
     for (const child of children) await addPath(w, raw.endsWith('/') ? raw + child : `${raw}/${child}`, false);
   } else if (st.isSymbolicLink()) {
-    const target = fs.readlinkSync(path);
+    const target = decodeName(fs.readlinkSync(bytes, { encoding: 'buffer' }));
     await add({ ...header, name, type: 'symlink', linkname: w.transform.apply(target, 'symlink') });
   } else if (st.isFile()) {
     const key = `${st.dev}:${st.ino}`;
@@ -172,6 +176,27 @@ const addPath = async (w: Walk, raw: string, top: boolean): Promise<void> => {
     const kind = KINDS.find(([is]) => (st[is] as () => boolean).call(st))?.[1] ?? 'special file';
     w.warn(`${raw}: ${kind} ignored`);
   }
+};
+
+/**
+ * A name or link target with bytes that are not UTF-8 goes first as a GNU
+ * long-name member (tar-raw-names.ts), and the entry gets an ASCII stand-in.
+ */
+const withRawNames = async (w: Walk, header: Partial<tar.Header> & { name: string }): Promise<Partial<tar.Header> & { name: string }> => {
+  const longName = async (kind: 'L' | 'K', name: string): Promise<void> => {
+    const body = Buffer.concat([encodeName(name), Buffer.alloc(1)]);
+    await new Promise<void>((ok, fail) => w.pack.entry({ name: standIn(name), type: 'file', size: body.length, mode: 0o644, mtime: new Date(0), uname: longLinkMarker(kind) }, body, (err) => (err ? fail(new TarClosedError('tar stream closed', { cause: err })) : ok())));
+  };
+  let out = header;
+  if (hasRawBytes(header.name)) {
+    await longName('L', header.name);
+    out = { ...out, name: standIn(header.name) };
+  }
+  if (header.linkname && hasRawBytes(header.linkname)) {
+    await longName('K', header.linkname);
+    out = { ...out, linkname: standIn(header.linkname) };
+  }
+  return out;
 };
 
 /** The tar stream was closed under the walk: a consequence of another failure (or of an early stop). */
@@ -187,8 +212,9 @@ const unlessClosed = (t: Promise<unknown>) => t.catch((err: unknown) => {
 const SMALL_FILE = 256 * 1024;
 
 // Writes one entry, streaming a regular file's bytes with backpressure from the tar consumer.
-const addEntry = async (w: Walk, header: Partial<tar.Header> & { name: string }, path: string, raw: string): Promise<void> => {
+const addEntry = async (w: Walk, header: Partial<tar.Header> & { name: string }, path: Buffer, raw: string): Promise<void> => {
   if (w.pack.destroying) throw new TarClosedError('tar stream closed');
+  header = await withRawNames(w, header);
   let settle!: (err?: Error | null) => void;
   const done = new Promise<void>((ok, fail) => {
     settle = (err) => (err ? fail(new TarClosedError('tar stream closed', { cause: err })) : ok());
@@ -251,7 +277,9 @@ export const packTree = (o: Pick<PackOptions, 'dir' | 'include' | 'exclude' | 'r
   done.catch((err: unknown) => pack.destroy(err as Error));
   /** Ends the walk early (its `done` then rejects). */
   const stop = () => pack.destroy();
-  return { stream: Readable.from(pack, { objectMode: false }), done, stop };
+  // pipeline, not pipe: a destroyed pack must fail the fixed stream too.
+  const stream = pipe(Readable.from(pack, { objectMode: false }), longLinkFixer(), () => undefined);
+  return { stream, done, stop };
 };
 
 // Waits for every task; the first to fail (in time) wins, and `onFail` runs once to unblock the others.
@@ -277,7 +305,7 @@ const repackInto = async (o: PackOptions, script: string, sink: Writable): Promi
     script, cwd: o.dir, env: o.env, warnMs, killMs, extraFds: 2,
     ...(o.hostEnv ? { hostEnv: o.hostEnv } : {}),
     signal: o.signal ? AbortSignal.any([o.signal, stop.signal]) : stop.signal,
-    onWarn: (output) => o.onWarning(`local script running late. ${lateOutput(output)}`),
+    onWarn: (output) => o.onWarning(`local script running late. ${escapeBytes(lateOutput(output))}`),
     onSpawn: ([a, b]) => {
       fd3 = a as Writable;
       fd4 = b as Readable;

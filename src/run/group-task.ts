@@ -8,6 +8,8 @@
  * sync state at once, so the others' waits end with an error instead of
  * hanging until their kill-timeout.
  */
+import { errorText } from '../events.js';
+import { isEmptyOutput, outputText } from '../output.js';
 import type { Job } from '../project/types.js';
 import { jobEnv } from '../project/job-env.js';
 import { fetchArtifacts } from './artifacts.js';
@@ -56,6 +58,7 @@ async function rounds(g: GroupPart, job: Job): Promise<boolean> {
   const chosen = options.shellInstance;
   const instance: InstanceCall = {
     context: member.context,
+    instance: member.instance,
     vars: member.vars(),
     syncEnv: (l) => g.endpoint.env(l.session, member.token),
     // -instance picks the one that gets shells; without it -debug serves every failing instance, -shell* the first.
@@ -64,7 +67,7 @@ async function rounds(g: GroupPart, job: Job): Promise<boolean> {
   g.endpoint.register(member.token, { get group() { return member.syncGroup; } });
   const script = (verb: LevelCall['verb'], text: string, debug: string): LevelCall => ({ job, level: 'task', verb, script: text, debug, instance });
   const stops = (failure: LevelResult): boolean => {
-    if (!until || until.test(failure.output) || until.test(failure.error ?? '')) return true;
+    if (!until || until.test(outputText(failure.output)) || (failure.error && until.test(errorText(failure.error, failure.output)))) return true;
     w.emit({ type: 'log', level: 'info', message: `Failure of ${member.context} does not match -repeat-until, repeating...` });
     return false;
   };
@@ -97,8 +100,8 @@ async function rounds(g: GroupPart, job: Job): Promise<boolean> {
       });
       if (!round.ok) {
         if (round.stops || !round.failed) [debug, left] = ['', -1];
-        if (executed?.ok && executed.output !== '') {
-          w.emit({ type: 'log', level: 'info', message: `Output of ${member.context} (${link.label}), which passed:\n-----\n${executed.output}\n-----` });
+        if (executed?.ok && !isEmptyOutput(executed.output)) {
+          w.emit({ type: 'log', level: 'info', message: `Output of ${member.context} (${link.label}), which passed:\n-----\n${outputText(executed.output)}\n-----` });
         }
         if (options.interaction.kind === 'abend') g.abend();
         if (options.interaction.kind === 'debug' && chosen === member.instance && failure === undefined && !g.abended()) {

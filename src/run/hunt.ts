@@ -25,6 +25,8 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { Emit, ScriptRef } from '../events.js';
+import { errorText } from '../events.js';
+import { outputBytes, outputText } from '../output.js';
 import type { Job, System } from '../project/types.js';
 import type { Claim, RunStore } from '../store/store.js';
 import { JobQueue } from './job-queue.js';
@@ -127,27 +129,29 @@ export class Hunt {
     if (failure.ok) return false;
     this.failures++;
     const run = this.runs;
-    const error = failure.error ?? '';
+    const error = failure.error ? errorText(failure.error, failure.output) : '';
+    const output = outputText(failure.output);
     const why = failure.reason !== undefined ? { reason: failure.reason } : {};
-    const matched = !this.match && (this.o.until.test(failure.output) || this.o.until.test(error));
+    const matched = !this.match && (this.o.until.test(output) || this.o.until.test(error));
     if (!matched) {
-      const file = this.save(ref, run, error, failure.output);
-      this.o.emit({ type: 'hunt-failure', ...ref, run, matched, error, ...why, output: failure.output, ...(file ? { file } : {}) });
+      const file = this.save(ref, run, error, outputBytes(failure.output));
+      this.o.emit({ type: 'hunt-failure', ...ref, run, matched, error, ...why, output, ...(file ? { file } : {}) });
       return false;
     }
     this.match = { job: ref.job, link, atMs: this.now() - this.startedAt, kept: false };
-    this.o.emit({ type: 'hunt-failure', ...ref, run, matched, error, ...why, output: failure.output });
+    this.o.emit({ type: 'hunt-failure', ...ref, run, matched, error, ...why, output });
     await this.hold(link, ref.job);
     return true;
   }
 
   /** An unmatched failure's output in `<dir>/<job>/failure-<run>.log`; undefined when it cannot be written (the log says why). */
-  private save(ref: ScriptRef, run: number, error: string, output: string): string | undefined {
+  private save(ref: ScriptRef, run: number, error: string, output: Buffer): string | undefined {
     const file = join(this.o.dir, ref.job.name, `failure-${run}.log`);
     const head = [`job: ${ref.job.name}`, `machine: ${ref.machine}`, `run: ${run}`, `failed: ${ref.verb} (${ref.level})`, `at: ${new Date(this.now()).toISOString()}`];
     try {
       mkdirSync(join(this.o.dir, ref.job.name), { recursive: true });
-      writeFileSync(file, `${head.join('\n')}\nerror: ${error.trim()}\n\n${output}${output.endsWith('\n') ? '' : '\n'}`);
+      // The output as the script printed it, byte for byte.
+      writeFileSync(file, Buffer.concat([Buffer.from(`${head.join('\n')}\nerror: ${error.trim()}\n\n`), output, Buffer.from(output.at(-1) === 0x0a ? '' : '\n')]));
       return file;
     } catch (err) {
       this.o.emit({ type: 'log', level: 'info', message: `Cannot save the failure of ${ref.job.name} on ${ref.machine}: ${(err as Error).message}` });

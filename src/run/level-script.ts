@@ -3,12 +3,13 @@
  * original's Runner.run does: events around it, the REBOOT loop, the debug
  * script after a failure, and the interactive hooks of -debug and -shell.
  */
-import type { Emit, ScriptRef, Verb } from '../events.js';
+import type { Emit, ScriptError, ScriptRef, Verb } from '../events.js';
+import type { Output } from '../output.js';
+import { EMPTY_OUTPUT, isEmptyOutput, joinOutputs, outputOf } from '../output.js';
 import type { Evaluated } from '../project/evaluate.js';
 import { setVar } from '../project/env.js';
 import { jobEnv } from '../project/job-env.js';
 import type { Env, Job, Level } from '../project/types.js';
-import { exitMessage, outputError } from '../remote/markers.js';
 import { runScript } from '../remote/run-script.js';
 import type { ScriptEnd } from '../remote/run-script.js';
 import { renderScript } from '../remote/script.js';
@@ -60,6 +61,8 @@ export interface InstanceCall {
   readonly vars: Env;
   /** Task scripts: shown instead of the job name, `<job> instance 2/3`. */
   readonly context?: string;
+  /** Which instance, from 1 (its scripts get a -logs file of their own). */
+  readonly instance?: number;
   /** Task scripts: the sync helpers' variables on the link's current session (a reboot changes it). */
   readonly syncEnv?: (link: MachineLink) => Promise<Env>;
   /** Whether -debug/-shell shells open on this instance (-instance picks one). @default true */
@@ -68,8 +71,8 @@ export interface InstanceCall {
 
 export interface LevelResult {
   readonly ok: boolean;
-  readonly output: string;
-  readonly error?: string;
+  readonly output: Output;
+  readonly error?: ScriptError;
   /** The failure in one line (for reports). */
   readonly reason?: string;
   /** Killed by a second signal: the script did not fail on its own. */
@@ -85,13 +88,19 @@ export const dirOf = (link: MachineLink, job: Job, level: Level): string =>
 
 export async function runLevel(link: MachineLink, w: WorkerEnv, call: LevelCall): Promise<LevelResult> {
   const script = call.script.trim();
-  if (script === '') return { ok: true, output: '' };
+  if (script === '') return { ok: true, output: EMPTY_OUTPUT };
   const { job, level, verb } = call;
-  const ref: ScriptRef = { machine: link.label, job, level, verb, context: call.instance?.context ?? contextOf(job, level) };
+  const ref: ScriptRef = {
+    machine: link.label, job, level, verb, context: call.instance?.context ?? contextOf(job, level), worker: link.worker,
+    // The original's naming (an adhoc machine by its system) for what the original has; instances of a
+    // multi-machine job, which it has not, are told apart by their machines.
+    ...(link.logLabel !== link.label && !call.instance ? { label: link.logLabel } : {}),
+    ...(call.instance?.instance !== undefined ? { instance: call.instance.instance } : {}),
+  };
   // After a second signal nothing new starts, restores included: the run is being cut short.
   if (w.abort.aborted) {
     w.emit({ type: 'log', level: 'verbose', message: `Skipping ${verb} ${ref.context} (${ref.machine}): interrupted.` });
-    return { ok: false, output: '', error: 'interrupted', reason: 'interrupted', interrupted: true };
+    return { ok: false, output: EMPTY_OUTPUT, error: { message: 'interrupted' }, reason: 'interrupted', interrupted: true };
   }
   const dir = dirOf(link, job, level);
   // SPREAD_PATH is the project's path on this machine.
@@ -104,8 +113,8 @@ export async function runLevel(link: MachineLink, w: WorkerEnv, call: LevelCall)
   if (verb === 'executing' && (interaction.kind === 'shell' || around.before)) {
     await shell(link, w, job, dir, env, `Starting shell instead of ${verb} ${ref.context}...`, call.instance);
     if (interaction.kind === 'shell') {
-      w.emit({ type: 'script-end', ...ref, ok: true, durationMs: 0, output: '' });
-      return { ok: true, output: '' };
+      w.emit({ type: 'script-end', ...ref, ok: true, durationMs: 0, output: EMPTY_OUTPUT });
+      return { ok: true, output: EMPTY_OUTPUT };
     }
   }
 
@@ -151,8 +160,8 @@ interface Prepared {
 
 /** The script, run again after each REBOOT with SPREAD_REBOOT set to the key or the count (spec §5.5). */
 async function runWithReboots(link: MachineLink, w: WorkerEnv, ref: ScriptRef, p: Prepared): Promise<LevelResult> {
-  const outputs: string[] = [];
-  const where = `${link.label} (${ref.context})`;
+  const outputs: Output[] = [];
+  const where = `${ref.label ?? ref.machine} (${ref.context})`;
   let key = '';
   for (let reboot = 0; ; reboot++) {
     if (key === '') key = String(reboot);
@@ -162,7 +171,7 @@ async function runWithReboots(link: MachineLink, w: WorkerEnv, ref: ScriptRef, p
       try {
         env = [...env, ...(await p.syncEnv(link))];
       } catch (err) {
-        return { ok: false, output: outputs.join('\n'), error: (err as Error).message };
+        return { ok: false, output: joinOutputs(outputs), error: { message: (err as Error).message } };
       }
     }
     try {
@@ -176,30 +185,31 @@ async function runWithReboots(link: MachineLink, w: WorkerEnv, ref: ScriptRef, p
         onOutput: (chunk) => w.emit({ type: 'script-output', ...ref, chunk }),
       });
     } catch (err) {
-      if (!(err instanceof ConnectionLostError)) throw err;
-      outputs.push(`<connection to ${link.name} lost>`);
+      // Whatever happened to the machine, this script failed and the worker goes on.
+      if (!(err instanceof ConnectionLostError)) return { ok: false, output: joinOutputs(outputs), error: { message: (err as Error).message } };
+      outputs.push(outputOf(`<connection to ${link.name} lost>`));
       await link.recover();
       const lost = `connection to ${link.name} lost`;
-      return { ok: false, output: outputs.join('\n'), error: lost, reason: lost };
+      return { ok: false, output: joinOutputs(outputs), error: { message: lost }, reason: lost };
     }
     outputs.push(end.output);
-    const output = outputs.join('\n');
+    const output = joinOutputs(outputs);
     if (end.kind === 'ok') return { ok: true, output };
-    if (end.kind === 'error') return { ok: false, output, error: end.message, reason: end.message };
+    if (end.kind === 'error') return { ok: false, output, error: { message: end.message }, reason: end.message };
     if (end.kind === 'failed') {
       const reason = end.stopped === 'kill-timeout' ? 'kill-timeout reached' : end.stopped === 'interrupted' ? 'interrupted' : `exit status ${end.exitCode}`;
-      return { ok: false, output, error: outputError(output, exitMessage(end.exitCode)), reason, ...(end.stopped === 'interrupted' ? { interrupted: true } : {}) };
+      return { ok: false, output, error: { exitCode: end.exitCode }, reason, ...(end.stopped === 'interrupted' ? { interrupted: true } : {}) };
     }
     if (reboot >= MAX_REBOOTS + 1) {
       const error = `rebooted on ${where} more than ${MAX_REBOOTS} times`;
-      return { ok: false, output, error, reason: error };
+      return { ok: false, output, error: { message: error }, reason: error };
     }
     w.emit({ type: 'reboot', ...ref, phase: 'requested' });
     key = end.key;
     try {
       await link.reboot(where, p.warnMs, p.killMs, () => w.emit({ type: 'reboot', ...ref, phase: 'slow' }));
     } catch (err) {
-      return { ok: false, output, error: (err as Error).message, reason: (err as Error).message };
+      return { ok: false, output, error: { message: (err as Error).message }, reason: (err as Error).message };
     }
   }
 }
@@ -214,13 +224,13 @@ async function runDebug(link: MachineLink, w: WorkerEnv, ref: ScriptRef, p: Prep
       signal: w.abort,
     });
     if (end.kind === 'ok') {
-      if (end.output !== '') w.emit({ type: 'debug-output', ...ref, output: end.output });
+      if (!isEmptyOutput(end.output)) w.emit({ type: 'debug-output', ...ref, output: end.output });
     } else {
-      const error = end.kind === 'error' ? end.message : end.kind === 'failed' ? outputError(end.output, exitMessage(end.exitCode)) : 'reboot requested in a debug script';
+      const error: ScriptError = end.kind === 'error' ? { message: end.message } : end.kind === 'failed' ? { exitCode: end.exitCode } : { message: 'reboot requested in a debug script' };
       w.emit({ type: 'debug-output', ...ref, output: end.output, error });
     }
   } catch (err) {
-    w.emit({ type: 'debug-output', ...ref, output: '', error: (err as Error).message });
+    w.emit({ type: 'debug-output', ...ref, output: EMPTY_OUTPUT, error: { message: (err as Error).message } });
     if (err instanceof ConnectionLostError) await link.recover();
   }
 }

@@ -10,6 +10,7 @@ import type { Backend, Machine } from '../backends/backend.js';
 import { FatalError, MachineGoneError, machineName } from '../backends/backend.js';
 import type { AbortReason, Emit } from '../events.js';
 import type { System } from '../project/types.js';
+import { outputText } from '../output.js';
 import type { Session } from '../remote/session.js';
 import { DialRefusedError } from '../remote/ssh-session.js';
 import type { ReuseFile } from './reuse-file.js';
@@ -75,6 +76,11 @@ export class MachineLink {
     return this.machine.label;
   }
 
+  /** How the log names the machine in parentheses (Machine.logLabel). */
+  get logLabel(): string {
+    return this.machine.logLabel ?? this.machine.label;
+  }
+
   get sudo(): boolean {
     return this.machine.username !== 'root';
   }
@@ -108,8 +114,9 @@ export class MachineLink {
 
   async bootId(): Promise<string> {
     const r = await this.session.exec({ script: 'cat /proc/sys/kernel/random/boot_id' });
-    if (r.exitCode !== 0) throw new Error(`cannot obtain the remote system boot_id: ${r.output.trim()}`);
-    return r.output.trim();
+    const output = outputText(r.output).trim();
+    if (r.exitCode !== 0) throw new Error(`cannot obtain the remote system boot_id: ${output}`);
+    return output;
   }
 
   /**
@@ -120,22 +127,31 @@ export class MachineLink {
     if (!this.machine.canReboot) throw new Error(`cannot reboot ${this.name}: ${this.machine.system.backend} machines cannot be rebooted`);
     const before = await this.bootId();
     const old = this.session;
-    old.exec({ script: 'reboot' }).catch(() => {});
     const started = Date.now();
     let nextWarn = started + warnMs;
-    await sleep(200);
+    // Close the old session only once `reboot` has run (it returns, or the machine drops the link),
+    // not after a fixed pause: on a busy machine the command may not have started yet.
+    const cap = new AbortController();
+    await Promise.race([old.exec({ script: 'reboot' }).catch(() => {}), sleep(Math.min(killMs, 60_000), cap.signal)]);
+    cap.abort();
     await old.close().catch(() => {});
     for (;;) {
+      let live = false;
       try {
         const session = await this.machine.connect(AbortSignal.timeout(5000));
         this.session = session;
         if ((await this.bootId().catch(() => before)) !== before) return;
-        await session.close().catch(() => {});
+        live = true;
       } catch {
         // Not back yet.
       }
       const now = Date.now();
-      if (now - started > killMs) throw new Error(`kill-timeout reached after ${context} reboot request`);
+      if (now - started > killMs) {
+        // The next job needs a live session: the one just made (the machine never went down), or a new one.
+        if (!live) await this.recover();
+        throw new Error(`kill-timeout reached after ${context} reboot request`);
+      }
+      if (live) await this.session.close().catch(() => {});
       if (now > nextWarn) {
         onSlow();
         nextWarn += warnMs;
@@ -272,8 +288,9 @@ async function sendContentNow(shared: LinkShared, link: MachineLink, reused: boo
 
 async function missingOrEmpty(session: Session, dir: string): Promise<boolean> {
   const r = await session.exec({ script: `! test -e '${dir}' || ls -a '${dir}'` });
-  if (r.exitCode !== 0) throw new Error(`cannot check if ${dir} is empty: ${r.output.trim()}`);
-  return r.output.split('\n').every((l) => l.trim() === '' || l.trim() === '.' || l.trim() === '..');
+  const output = outputText(r.output);
+  if (r.exitCode !== 0) throw new Error(`cannot check if ${dir} is empty: ${output.trim()}`);
+  return output.split('\n').every((l) => l.trim() === '' || l.trim() === '.' || l.trim() === '..');
 }
 
 async function reuseMachine(shared: LinkShared, backend: Backend, system: System, worker: number): Promise<MachineLink | undefined> {

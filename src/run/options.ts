@@ -31,6 +31,8 @@ export interface RunOptions {
   readonly interaction: Interaction;
   /** Fetch task artifacts into this directory. */
   readonly artifacts?: string;
+  /** Name artifact directories with `__` for `:` (see project/safe-names.ts), as -logs files are named. @default false */
+  readonly artifactsSafeNames?: boolean;
   /** Seed of the job order; 0 picks one from the clock and prints it. */
   readonly seed: number;
   /** Run each task this many extra times, stopping at its first failure. @default 0 */

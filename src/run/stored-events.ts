@@ -5,8 +5,13 @@
  * runner's summary, JUnit and JSON write the merged ones unchanged.
  */
 import type { RunEvent, Stamped } from '../events.js';
+import type { Output } from '../output.js';
 import type { Job } from '../project/types.js';
 import type { StoredEntry } from '../store/store.js';
+
+const toStored = (o: Output) => ({ head: o.head.toString('base64'), elided: o.elided, tail: o.tail.toString('base64') });
+const fromStored = (o: { head: string; elided: number; tail: string }): Output =>
+  ({ head: Buffer.from(o.head, 'base64'), elided: o.elided, tail: Buffer.from(o.tail, 'base64') });
 
 /** The record of an event about a job, or undefined for events a summary does not need. */
 export function toEntry(e: RunEvent, index: number, runner: string, at: number): StoredEntry | undefined {
@@ -18,7 +23,7 @@ export function toEntry(e: RunEvent, index: number, runner: string, at: number):
       if (e.ok && e.level !== 'task') return undefined;
       return {
         kind: 'failure', job: index, at, machine: e.machine, level: e.level, verb: e.verb, context: e.context,
-        durationMs: e.durationMs, output: e.output, ...(e.error !== undefined ? { error: e.error } : {}),
+        durationMs: e.durationMs, output: toStored(e.output), ...(e.error !== undefined ? { error: e.error } : {}),
         ...(e.reason !== undefined ? { reason: e.reason } : {}), ...(e.ok ? { ok: true } : {}),
       };
     case 'result':
@@ -48,7 +53,7 @@ export function toEvent(entry: StoredEntry, jobs: readonly Job[]): Stamped {
     case 'failure':
       return {
         type: 'script-end', job, machine: entry.machine, level: entry.level, verb: entry.verb, context: entry.context,
-        ok: entry.ok === true, durationMs: entry.durationMs, output: entry.output, ...(entry.error !== undefined ? { error: entry.error } : {}),
+        ok: entry.ok === true, durationMs: entry.durationMs, output: fromStored(entry.output), ...(entry.error !== undefined ? { error: entry.error } : {}),
         ...(entry.reason !== undefined ? { reason: entry.reason } : {}), at,
       };
     case 'result':

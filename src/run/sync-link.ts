@@ -10,6 +10,7 @@
  * new forward).
  */
 import { randomBytes } from 'node:crypto';
+import { outputText } from '../output.js';
 import type { Env } from '../project/types.js';
 import type { Session } from '../remote/session.js';
 import type { SyncService } from '../sync/sync.js';
@@ -68,7 +69,7 @@ export class SyncEndpoint {
         script: `exec 3<> /dev/tcp/127.0.0.1/${port} && printf '%s signal probe\\n' ${nonce} >&3 && IFS= read -r line <&3 && echo "$line"`,
         signal: AbortSignal.timeout(10_000),
       });
-      return r.exitCode === 0 && r.output.trim().endsWith('ok 1');
+      return r.exitCode === 0 && outputText(r.output).trim().endsWith('ok 1');
     } catch {
       return false;
     } finally {

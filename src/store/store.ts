@@ -10,7 +10,7 @@
  * The store never sees events or reporters: the runner turns events into
  * plain StoredEntry records, and `-summary` turns them back into events.
  */
-import type { AbortReason, Outcome, Verb } from '../events.js';
+import type { AbortReason, Outcome, ScriptError, Verb } from '../events.js';
 import type { Job, Level } from '../project/types.js';
 
 /** The counter of workers inside a suite is kept per backend, system and suite. */
@@ -43,7 +43,9 @@ export type StoredEntry =
   | {
     readonly kind: 'failure'; readonly job: number; readonly at: number; readonly machine: string;
     readonly level: Level; readonly verb: Verb; readonly context: string; readonly durationMs: number;
-    readonly output: string; readonly error?: string;
+    /** The bounded output (output.ts) with head and tail in base64, so any bytes survive JSON. */
+    readonly output: { readonly head: string; readonly elided: number; readonly tail: string };
+    readonly error?: ScriptError;
     /** The failure in one line; `ok` for a task script that passed (kept for its output). */
     readonly reason?: string; readonly ok?: boolean;
   }

@@ -13,6 +13,7 @@ import type { Backend, BackendContext, Machine } from '../../src/backends/backen
 import { loadProject } from '../../src/project/load.js';
 import type { Project, System } from '../../src/project/types.js';
 import { packTarGz, readTar } from '../helpers/tar-fixtures.js';
+import { text } from '../helpers/output.js';
 
 export const PASSWORD = `pw-${randomBytes(6).toString('hex')}`;
 
@@ -71,8 +72,8 @@ export async function runOn(machine: Machine, script: string): Promise<string> {
   const session = await machine.connect(AbortSignal.timeout(30_000));
   try {
     const r = await session.exec({ script });
-    assert.equal(r.exitCode, 0, `script failed on ${machine.label}: ${r.output}`);
-    return r.output;
+    assert.equal(r.exitCode, 0, `script failed on ${machine.label}: ${text(r.output)}`);
+    return text(r.output);
   } finally {
     await session.close();
   }
@@ -83,17 +84,17 @@ export async function checkMachine(machine: Machine): Promise<string> {
   const session = await machine.connect(AbortSignal.timeout(30_000));
   try {
     const r = await session.exec({ script: 'hostname; cat /etc/os-release; id -u' });
-    assert.equal(r.exitCode, 0, r.output);
-    assert.match(r.output, /^VERSION_ID="12"$/m);
-    assert.match(r.output, /^ID=debian$/m);
-    assert.match(r.output, /^0$/m);
+    assert.equal(r.exitCode, 0, text(r.output));
+    assert.match(text(r.output), /^VERSION_ID="12"$/m);
+    assert.match(text(r.output), /^ID=debian$/m);
+    assert.match(text(r.output), /^0$/m);
     const payload = `hello from ${machine.label}\n`;
     await session.upload(packTarGz(new Map([['sub/hello.txt', Buffer.from(payload)]])), '/tmp/spread-upload');
     const back = await session.exec({ script: 'cat /tmp/spread-upload/sub/hello.txt' });
-    assert.equal(back.output, payload);
+    assert.equal(text(back.output), payload);
     const tarred = await readTar(await session.download('/tmp/spread-upload', ['sub']));
     assert.equal(tarred.get('sub/hello.txt')?.toString(), payload);
-    return r.output.split('\n')[0]!;
+    return text(r.output).split('\n')[0]!;
   } finally {
     await session.close();
   }

@@ -44,19 +44,15 @@ export interface SpreadResult {
 }
 
 /** The test process's environment without what would change spread's log: CI log markers. */
-const baseEnv = (): NodeJS.ProcessEnv => {
+export const baseEnv = (): NodeJS.ProcessEnv => {
   const { GITHUB_ACTIONS: _g, TRAVIS: _t, ...rest } = process.env;
   return rest;
 };
 
-export function runSpread(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<SpreadResult> {
-  return new Promise((resolvePromise) => {
-    execFile(process.execPath, [SPREAD_BIN, ...args], { cwd, env: { ...baseEnv(), ...env }, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? Number((err as NodeJS.ErrnoException).code) : 1) : 0;
-      resolvePromise({ code, stdout, stderr });
-    });
-  });
-}
+export const runSpread = async (args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<SpreadResult> => {
+  const r = await runSpreadBytes(args, cwd, env);
+  return { ...r, stdout: r.stdout.toString() };
+};
 
 /** spread's output without the timestamps that start its log lines. */
 export const stripTime = (s: string): string => s.replace(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d /gm, '');
@@ -71,3 +67,20 @@ suites:
     tests/:
         summary: Tests
 ${extra}`;
+
+export interface SpreadBytesResult {
+  readonly code: number;
+  /** stdout as spread wrote it, byte for byte. */
+  readonly stdout: Buffer;
+  readonly stderr: string;
+}
+
+/** runSpread, keeping stdout as bytes (output that is not UTF-8 must arrive as it was printed). */
+export function runSpreadBytes(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<SpreadBytesResult> {
+  return new Promise((resolvePromise) => {
+    execFile(process.execPath, [SPREAD_BIN, ...args], { cwd, env: { ...baseEnv(), ...env }, maxBuffer: 256 * 1024 * 1024, encoding: 'buffer' }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? Number((err as NodeJS.ErrnoException).code) : 1) : 0;
+      resolvePromise({ code, stdout, stderr: stderr.toString() });
+    });
+  });
+}

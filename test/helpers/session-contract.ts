@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import type { Session } from '../../src/remote/session.js';
+import { text } from './output.js';
 
 /** A tty run gets a PTY of the requested size, the given input, and shows what it prints. */
 export async function checkTty(session: Session): Promise<void> {
@@ -13,8 +14,8 @@ export async function checkTty(session: Session): Promise<void> {
   stdin.write('hello\n');
   const r = await run;
   assert.equal(r.exitCode, 4);
-  assert.match(r.output, /\/dev\/pts\/\d+/);
-  assert.match(r.output, /33 101/);
-  assert.match(r.output, /got:hello/);
-  assert.equal(shown, r.output);
+  assert.match(text(r.output), /\/dev\/pts\/\d+/);
+  assert.match(text(r.output), /33 101/);
+  assert.match(text(r.output), /got:hello/);
+  assert.equal(shown, text(r.output));
 }

@@ -10,6 +10,7 @@
 import seedrandom from 'seedrandom';
 import { fanOut } from '../../src/events.js';
 import type { Reporter, RunEvent } from '../../src/events.js';
+import { EMPTY_OUTPUT, outputOf } from '../../src/output.js';
 import type { Job } from '../../src/project/types.js';
 
 export interface SyntheticRun {
@@ -76,7 +77,7 @@ export function syntheticRun(count: number, workers: number, seed = 1): Syntheti
         lane.suite = job.suite.name;
         timeline.push({ at: t, e: { type: 'script-start', ...ref('suite', 'preparing'), script: 'prepare', env: [] } });
         t += 2000 + rng() * 8000;
-        timeline.push({ at: t, e: { type: 'script-end', ...ref('suite', 'preparing'), ok: true, durationMs: 0, output: '' } });
+        timeline.push({ at: t, e: { type: 'script-end', ...ref('suite', 'preparing'), ok: true, durationMs: 0, output: EMPTY_OUTPUT } });
       }
       timeline.push({ at: t, e: { type: 'job-start', job, machine: lane.machine } });
       const fails = failing.has(job);
@@ -84,8 +85,8 @@ export function syntheticRun(count: number, workers: number, seed = 1): Syntheti
       for (const [verb, ms, ok] of [['preparing', 200 + rng() * 2000, true], ['executing', 1000 + rng() * 30_000, !fails], ['restoring', 200 + rng() * 1000, true]] as const) {
         timeline.push({ at: t, e: { type: 'script-start', ...ref('task', verb), script: verb, env: [] } });
         t += ms;
-        timeline.push({ at: t, e: { type: 'script-end', ...ref('task', verb), ok, durationMs: ms, output, ...(ok ? {} : { error: `\n-----\n${output}\n-----` }) } });
-        if (!ok) timeline.push({ at: t, e: { type: 'debug-output', ...ref('task', verb), output: `journal of ${job.name}\n${output.slice(0, 800)}` } });
+        timeline.push({ at: t, e: { type: 'script-end', ...ref('task', verb), ok, durationMs: ms, output: outputOf(output), ...(ok ? {} : { error: { exitCode: 1 } }) } });
+        if (!ok) timeline.push({ at: t, e: { type: 'debug-output', ...ref('task', verb), output: outputOf(`journal of ${job.name}\n${output.slice(0, 800)}`) } });
       }
       timeline.push({ at: t, e: { type: 'result', outcome: fails ? 'task-error' : 'task-done', job } });
       timeline.push({ at: t, e: { type: 'job-end', job, machine: lane.machine, outcome: fails ? 'task-error' : 'task-done', durationMs: t - lane.free } });

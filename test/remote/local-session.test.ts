@@ -9,12 +9,14 @@ import { localSession } from '../../src/remote/local-session.js';
 import type { Session } from '../../src/remote/session.js';
 import { packTarGz, readTar, sampleFiles, sha256 } from '../helpers/tar-fixtures.js';
 import { checkTty } from '../helpers/session-contract.js';
+import { plain, text } from '../helpers/output.js';
+import { outputBytes } from '../../src/output.js';
 
 const waitForOutput = (text: string) => {
   let seen = '';
   let wake: () => void = () => {};
   const shown = new Promise<void>((r) => { wake = r; });
-  return { shown, onOutput: (chunk: string) => { seen += chunk; if (seen.includes(text)) wake(); } };
+  return { shown, onOutput: (chunk: Buffer) => { seen += chunk.toString(); if (seen.includes(text)) wake(); } };
 };
 
 // Gone, or a zombie waiting for its reaper: either way no longer running.
@@ -40,25 +42,25 @@ describe('local session', () => {
 
   test('output, exit status, start directory, stdin from /dev/null', async () => {
     assert.equal(s.address, 'local worker 1');
-    assert.deepEqual(await s.exec({ script: 'echo hello; pwd; read -r x; echo "read=$?"; exit 5' }),
+    assert.deepEqual(plain(await s.exec({ script: 'echo hello; pwd; read -r x; echo "read=$?"; exit 5' })),
       { exitCode: 5, output: `hello\n${root}\nread=1\n`, killed: false });
   });
 
   test('stdout and stderr merged in order', async () => {
     const chunks: string[] = [];
-    const r = await s.exec({ script: 'for i in $(seq 1 300); do echo out$i; echo err$i >&2; done', onOutput: (c) => chunks.push(c) });
+    const r = await s.exec({ script: 'for i in $(seq 1 300); do echo out$i; echo err$i >&2; done', onOutput: (c) => chunks.push(c.toString()) });
     const expected = Array.from({ length: 300 }, (_, i) => `out${i + 1}\nerr${i + 1}\n`).join('');
-    assert.equal(r.output, expected);
+    assert.equal(text(r.output), expected);
     assert.equal(chunks.join(''), expected);
   });
 
   test('a 100 KB script and binary-ish output', async () => {
     const payload = 'y'.repeat(99) + '\n';
     const r = await s.exec({ script: `cat <<'EOF' | sha256sum\n${payload.repeat(1000)}EOF\n` });
-    assert.equal(r.output, `${sha256(payload.repeat(1000))}  -\n`);
+    assert.equal(text(r.output), `${sha256(payload.repeat(1000))}  -\n`);
     const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
     const bin = await s.exec({ script: `for i in $(seq 1 400); do printf "$(printf '\\\\%03o' {0..255})"; done` });
-    assert.equal(bin.output, Buffer.concat(Array(400).fill(bytes)).toString('utf8'));
+    assert.deepEqual(outputBytes(bin.output), Buffer.concat(Array(400).fill(bytes)), 'the exact bytes');
   });
 
   test('aborting kills the whole process group', async () => {
@@ -68,11 +70,11 @@ describe('local session', () => {
     await w.shown;
     ac.abort();
     const r = await run;
-    assert.deepEqual(r, { exitCode: 137, output: 'started\n', killed: true });
+    assert.deepEqual(plain(r), { exitCode: 137, output: 'started\n', killed: true });
     const pid = Number(await readFile(join(root, 'bg.pid'), 'utf8'));
     for (let i = 0; i < 50 && isRunning(pid); i++) await new Promise((res) => setTimeout(res, 50));
     assert.equal(isRunning(pid), false);
-    assert.equal((await s.exec({ script: 'echo next' })).output, 'next\n');
+    assert.equal(text((await s.exec({ script: 'echo next' })).output), 'next\n');
   });
 
   test('a killed script whose output is held by a daemon does not hang', async () => {
@@ -88,7 +90,7 @@ describe('local session', () => {
     const daemon = Number(await readFile(join(root, 'daemon.pid'), 'utf8'));
     assert.equal(isRunning(daemon), true, 'the daemon outlived the kill and still holds the output pipe');
     process.kill(daemon, 'SIGKILL');
-    assert.equal((await quick.exec({ script: 'echo alive' })).output, 'alive\n');
+    assert.equal(text((await quick.exec({ script: 'echo alive' })).output), 'alive\n');
     await quick.close();
   });
 

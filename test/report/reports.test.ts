@@ -181,7 +181,7 @@ test('JUnit: reasons, output, and the rules of junit-10.xsd', async () => {
   assert.equal(error('local:b-1:tests/t-pass').type, 'suite-prepare-error');
   assert.match(error('broken:x-1:tests/t-pass').message!, /^not run: cannot allocate broken:x-1: no capacity left$/);
   // Not SSH at all: refused at the first answer, without a minute of retries (SPREAD_DIAL_TIMEOUT is 1 s here anyway).
-  assert.match(error('noise:y-1:tests/t-pass').message!, /^not run: cannot connect to noise:y-1 \(127\.0\.0\.1:\d+\): cannot connect to 127\.0\.0\.1:\d+: not an SSH server \(it said "HTTP\/1\.0 400 Bad Request"\)$/);
+  assert.match(error('noise:y-1:tests/t-pass').message!, /^not run: cannot connect to noise:y-1: cannot connect to 127\.0\.0\.1:\d+: not an SSH server \(it said "HTTP\/1\.0 400 Bad Request"\)$/);
   assert.match(error('local:c-1:tests/[suite restore]').message!, /^Error restoring local:c-1:tests\/ \(c-1-\d+-\d+\) : exit status 1$/);
   const passed = byName.get('local:a-1:tests/t-pass')!;
   assert.match(passed['system-out']![0]!, /^--- executing local:a-1:tests\/t-pass \(a-1-\d+-\d+\): ok after [\d.]+s\n[^]*all good\n$/);

@@ -253,3 +253,37 @@ describe('formatPackedSize', () => {
   ];
   for (const [bytes, text] of cases) test(`${bytes} bytes`, () => assert.equal(formatPackedSize(bytes), text));
 });
+
+describe('names that are not UTF-8', { skip: gnuTarSkip() }, () => {
+  test('reach GNU tar with their exact bytes: files, directories, symlink targets, hard links, long paths', async () => {
+    const raw = (s: string) => Buffer.from(s, 'latin1');
+    const dir = await mkdtemp(join(tmpdir(), 'content-raw-'));
+    const out = await mkdtemp(join(tmpdir(), 'content-raw-out-'));
+    try {
+      const at = (...parts: Buffer[]) => Buffer.concat([Buffer.from(`${dir}/`), ...parts.flatMap((p, i) => (i ? [Buffer.from('/'), p] : [p]))]);
+      const { mkdirSync, writeFileSync, symlinkSync, linkSync } = await import('node:fs');
+      writeFileSync(at(raw('caf\xe9.txt')), 'latin-1\n');
+      mkdirSync(at(raw('r\xe9pertoire \xff')));
+      writeFileSync(at(raw('r\xe9pertoire \xff'), raw('\xfe\xfd inside')), 'deep\n');
+      writeFileSync(at(Buffer.from('ünï.txt')), 'utf-8\n');
+      symlinkSync(raw('caf\xe9.txt'), at(raw('lien-\xe9')));
+      linkSync(at(raw('caf\xe9.txt')), at(raw('dur-\xe9')));
+      const long = Buffer.concat([raw(`${'x'.repeat(120)}-\xe9`)]);
+      writeFileSync(at(long), 'long\n');
+      const tarball = await pack({ dir });
+      const x = spawnSync('tar', ['x', '-C', out], { input: tarball });
+      assert.equal(x.status, 0, String(x.stderr));
+      const list = spawnSync('find', ['.', '-printf', '%y %p -> %l\\n'], { cwd: out }).stdout;
+      const want = spawnSync('find', ['.', '-printf', '%y %p -> %l\\n'], { cwd: dir }).stdout;
+      const sorted = (b: Buffer) => b.toString('latin1').split('\n').sort().join('\n');
+      assert.equal(sorted(list), sorted(want), 'the same names, byte for byte');
+      const { readFileSync, statSync } = await import('node:fs');
+      assert.equal(readFileSync(Buffer.concat([Buffer.from(`${out}/`), raw('r\xe9pertoire \xff/\xfe\xfd inside')]), 'utf8'), 'deep\n');
+      assert.equal(statSync(Buffer.concat([Buffer.from(`${out}/`), raw('dur-\xe9')])).ino, statSync(Buffer.concat([Buffer.from(`${out}/`), raw('caf\xe9.txt')])).ino, 'still a hard link');
+      assert.deepEqual(warnings.filter((w) => /removed|shrank/.test(w)), [], 'nothing went missing');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+      await rm(out, { recursive: true, force: true });
+    }
+  });
+});

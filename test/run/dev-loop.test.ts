@@ -77,19 +77,19 @@ test('-reuse keeps machines in .spread-reuse.yaml (0600); reruns reuse them and 
     const file = join(dir, '.spread-reuse.yaml');
     assert.equal(statSync(file).mode & 0o777, 0o600, 'the reuse file holds passwords: 0600');
     assert.deepEqual(reuseEntries(file).map((e) => [e.address, e.password]), [[targets[0]!.address, PASS]]);
-    assert.match(stripTime(first.stdout), /^Keeping adhoc:ubuntu-16.04 \(127\.0\.0\.11:\d+\) at 127\.0\.0\.11:\d+$/m);
+    assert.match(stripTime(first.stdout), /^Keeping adhoc:ubuntu-16.04 at 127\.0\.0\.11:\d+$/m);
     assert.deepEqual(pool.discarded(), []);
     assert.doesNotMatch(first.stdout, /If killed/, 'no hint when machines are kept anyway');
 
     const second = await runSpread([`-pass=${PASS}`, '-reuse'], dir, pool.env);
     assert.equal(second.code, 0, second.stdout);
-    assert.match(second.stdout, /Reusing adhoc:ubuntu-16.04 \(127\.0\.0\.11:\d+\)\.\.\./);
+    assert.match(second.stdout, /Reusing adhoc:ubuntu-16.04\.\.\./);
     assert.match(second.stdout, /Reusing project data on adhoc:ubuntu-16.04/);
     assert.doesNotMatch(second.stdout, /Allocating|Sending project content/);
     assert.deepEqual(pool.allocated(), ['ubuntu-16.04'], 'nothing new was allocated');
 
     const third = await runSpread([`-pass=${PASS}`, '-reuse', '-resend'], dir, pool.env);
-    assert.match(third.stdout, /Removing project data from adhoc:ubuntu-16.04 \(.*\) at \/home\/loop\.\.\./);
+    assert.match(third.stdout, /Removing project data from adhoc:ubuntu-16.04 at \/home\/loop\.\.\./);
     assert.match(third.stdout, /Sending project content to adhoc:ubuntu-16.04/);
 
     const discard = await runSpread([`-pass=${PASS}`, '-discard'], dir, pool.env);

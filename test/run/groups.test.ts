@@ -240,7 +240,7 @@ test('-reuse: the group\'s machines are restored and kept, reused by the next ru
 
     const second = await runSpread([`-pass=${PASS}`, '-reuse'], dir, pool.env);
     assert.equal(second.code, 0, second.stdout);
-    assert.equal(second.stdout.match(/Reusing adhoc:ubuntu-16\.04 /g)?.length, 3);
+    assert.equal(second.stdout.match(/Reusing adhoc:ubuntu-16\.04\.\.\./g)?.length, 3);
     assert.doesNotMatch(second.stdout, /Allocating/);
     assert.match(second.stdout, /Successful tasks: 1\n/);
 

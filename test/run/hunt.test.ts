@@ -52,6 +52,7 @@ execute: |
     k=$(wc -l < "$STATE/runs")
     flock -u 9
     echo "$k" > /tmp/last-run
+    echo "$k" >> /tmp/runs-here
     echo "run $k" > run-id
     round=$(( (k + 3) / 4 ))
     for i in $(seq 600); do [ "$(wc -l < "$STATE/runs")" -ge $(( round * 4 )) ] && break; sleep 0.05; done
@@ -67,7 +68,7 @@ test('-repeat-until hunts on all four machines until the match, keeps that machi
   const { target, unrelated } = draw('spread-hunt-1');
   const state = mkdtempSync('/var/tmp/spread-hunt-state-');
   const pool = adhocPool(targets);
-  await Promise.all(targets.map((t) => t.run('rm -rf /home/hunt /tmp/last-run')));
+  await Promise.all(targets.map((t) => t.run('rm -rf /home/hunt /tmp/last-run /tmp/runs-here')));
   const dir = makeProject({
     'spread.yaml': `project: hunt
 path: /home/hunt
@@ -90,10 +91,9 @@ ${adhocBackend('adhoc', '- ubuntu-16.04:\n    workers: 4')}suites:
     assert.equal(r.code, 1, out);
 
     // All four busy until the match: three rounds of four runs, one per machine, and nothing started after it.
-    const executing = [...out.matchAll(/^Executing adhoc:ubuntu-16\.04:tests\/flaky \((127\.0\.0\.\d+:\d+)\)/gm)].map((m) => m[1]!);
-    assert.equal(executing.length, 12, out);
-    assert.deepEqual([...new Set(executing)].sort(), targets.map((t) => t.address).sort(), 'every machine ran');
-    for (const address of targets.map((t) => t.address)) assert.equal(executing.filter((a) => a === address).length, 3, `${address} ran in every round`);
+    // The log names adhoc machines by system, as the original does: each machine counts its own runs.
+    assert.equal([...out.matchAll(/^Executing adhoc:ubuntu-16\.04:tests\/flaky \(adhoc:ubuntu-16\.04\)/gm)].length, 12, out);
+    for (const t of targets) assert.equal((await t.run('wc -l < /tmp/runs-here')).trim(), '3', `${t.address} ran in every round`);
     const match = out.indexOf('matches -repeat-until');
     assert.ok(out.lastIndexOf('Executing ') < match, 'no run started after the match');
     assert.equal((out.slice(match).match(/^Error executing /gm) ?? []).length, 1, 'the unrelated failure beside the match ended after it');
@@ -147,7 +147,7 @@ ${adhocBackend('adhoc', '- ubuntu-16.04:\n    workers: 4')}suites:
     tmux('send-keys', '-t', session, 'exit', 'Enter');
     const shell = await finished(dir);
     assert.equal(shell.status, 0, shell.out);
-    assert.match(shell.out, new RegExp(`Reusing adhoc:ubuntu-16\\.04 \\(${kept.address}\\)`));
+    assert.match(shell.out, /Reusing adhoc:ubuntu-16\.04\.\.\./);
     const discard = await runSpread(['-reuse', '-discard'], dir, pool.env);
     assert.equal(discard.code, 0, discard.stdout);
     assert.ok(pool.discarded().includes(kept.address), 'discarded at last');

@@ -146,7 +146,7 @@ test('meetings: the first report of each instance wins, lost instances are named
     assert.deepEqual([...met.reports], [[1, '{"ok":true}'], [2, '{"ok":true,"b":1}']]);
     assert.deepEqual([...met.lost], []);
 
-    const entry = { kind: 'failure', job: claim.index, at: 1, machine: 'b1-machine', level: 'task', verb: 'executing', context: 'x', durationMs: 1, output: 'out' } as const;
+    const entry = { kind: 'failure', job: claim.index, at: 1, machine: 'b1-machine', level: 'task', verb: 'executing', context: 'x', durationMs: 1, output: { head: Buffer.from('out').toString('base64'), elided: 0, tail: '' } } as const;
     await b!.g.keep(id, [entry]);
     assert.deepEqual(await a!.g.take(id), [entry]);
     assert.deepEqual(await a!.g.take(id), [], 'taken once');

@@ -6,7 +6,8 @@
  * hunt's result; with what history said before the run.
  */
 import type { EventOf, Outcome, Reporter, Stamped } from '../../events.js';
-import { OUTCOMES } from '../../events.js';
+import { errorText, OUTCOMES } from '../../events.js';
+import { outputText } from '../../output.js';
 import type { Job } from '../../project/types.js';
 import { jobStatus, resultFor } from '../job-results.js';
 import type { JobResult } from '../job-results.js';
@@ -155,9 +156,10 @@ export function collectReport(onEnd: (data: ReportData) => void, o: CollectOptio
     'script-end': (e) => {
       const lane = laneOf(e.machine, systemOf(e.job), e.at);
       if (!e.ok) {
+        const output = outputText(e.output);
         const i = failures.push({
           job: indexOf(e.job), lane, level: e.level, verb: e.verb, context: e.context, at: rel(e.at),
-          error: ownError(e.error ?? '', e.output), output: clip(e.output),
+          error: ownError(e.error ? errorText(e.error, e.output) : '', output), output: clip(output),
         }) - 1;
         if (!jobFailure.has(e.job)) jobFailure.set(e.job, i);
         lastFailure.set(scriptKey(e), i);
@@ -181,7 +183,7 @@ export function collectReport(onEnd: (data: ReportData) => void, o: CollectOptio
     },
     'debug-output': (e) => {
       const i = lastFailure.get(scriptKey(e));
-      if (i !== undefined) failures[i]!.debug = clip(e.error !== undefined ? `${e.error}\n${e.output}`.trim() : e.output);
+      if (i !== undefined) failures[i]!.debug = clip(e.error !== undefined ? `${errorText(e.error, e.output)}\n${outputText(e.output)}`.trim() : outputText(e.output));
     },
     'job-end': (e) => {
       const lane = laneOf(e.machine, systemOf(e.job), e.at);
