@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { freePort } from './sshd.js';
 
 export const REDIS_SERVER = '/usr/bin/redis-server';
@@ -108,4 +109,19 @@ export async function startRedis(options: { password?: string; tls?: TestTls } =
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * One server for the tests of a file: started before them (unless the file
+ * skips Redis tests), stopped after. Returns the server, once started.
+ */
+export function redisForFile(): () => RedisServer {
+  let server: RedisServer | undefined;
+  before(async () => {
+    if (!redisSkip()) server = await startRedis();
+  });
+  after(async () => {
+    await server?.stop();
+  });
+  return () => server!;
 }

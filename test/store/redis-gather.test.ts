@@ -9,23 +9,16 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { Job } from '../../src/project/types.js';
 import { parseQueueUrl } from '../../src/store/queue-url.js';
 import { connectRedisRun } from '../../src/store/redis.js';
 import type { GatherPrimitives, Joined, SharedRun } from '../../src/store/store.js';
-import { redisSkip, startRedis } from '../helpers/redis.js';
-import type { RedisServer } from '../helpers/redis.js';
+import { redisForFile, redisSkip } from '../helpers/redis.js';
 import { contractJobs } from './contract.js';
 
 const skip = redisSkip();
-let server: RedisServer | undefined;
-before(async () => {
-  if (!skip) server = await startRedis();
-});
-after(async () => {
-  await server?.stop();
-});
+const redis = redisForFile();
 
 const SYS = 'local:sys-1';
 const seat = (name: string) => ({ seat: name, host: `10.0.0.${name.length}`, label: `${name}-machine` });
@@ -33,7 +26,7 @@ const seat = (name: string) => ({ seat: name, host: `10.0.0.${name.length}`, lab
 /** `n` runners in one fresh run (a 1 s lease), each with `workers[i]` workers of SYS. */
 async function runners(workers: readonly number[]): Promise<{ jobs: Job[]; all: (Joined & { g: GatherPrimitives; run: SharedRun })[]; done(): Promise<void> }> {
   const jobs = await contractJobs();
-  const url = `${server!.url}/5/g-${randomBytes(4).toString('hex')}?lease=1s`;
+  const url = `${redis().url}/5/g-${randomBytes(4).toString('hex')}?lease=1s`;
   const all: (Joined & { g: GatherPrimitives; run: SharedRun })[] = [];
   for (const n of workers) {
     const run = await connectRedisRun(parseQueueUrl(url));
@@ -164,7 +157,7 @@ test('meetings: the first report of each instance wins, lost instances are named
     await a!.g.requeue(again, b!.runner);
     assert.equal((await a!.store.unclaimed()).some((j) => j === claim.job), false, 'a second loss does not requeue it');
     await a!.store.leave();
-    const record = await (await connectRedisRun(parseQueueUrl(`${server!.url}/5/${a!.run.run}`))).waitForEnd(new AbortController().signal);
+    const record = await (await connectRedisRun(parseQueueUrl(`${redis().url}/5/${a!.run.run}`))).waitForEnd(new AbortController().signal);
     assert.deepEqual(record.entries.filter((e) => e.job === claim.index).map((e) => e.kind === 'result' && `${e.outcome}: ${e.why?.message}`),
       ['task-abort: not run: a runner of its group was lost, in its retry too']);
   } finally {

@@ -10,29 +10,22 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { Job } from '../../src/project/types.js';
 import { parseQueueUrl } from '../../src/store/queue-url.js';
 import { connectRedisRun } from '../../src/store/redis.js';
 import type { JoinRequest, RunStore, SharedRun } from '../../src/store/store.js';
 import { RunMismatchError, StoreLostError } from '../../src/store/store.js';
-import { freePort, makeTestTls, redisSkip, startRedis } from '../helpers/redis.js';
+import { freePort, makeTestTls, redisForFile, redisSkip, startRedis } from '../helpers/redis.js';
 import { makeProject, removeProject, runSpread } from '../helpers/fixture.js';
-import type { RedisServer } from '../helpers/redis.js';
 import { contractJobs, storeContract } from './contract.js';
 
 const skip = redisSkip();
-let server: RedisServer | undefined;
-before(async () => {
-  if (!skip) server = await startRedis();
-});
-after(async () => {
-  await server?.stop();
-});
+const redis = redisForFile();
 
 const digest = { project: 'contract', content: 'c0ffee', options: '{}' };
 const request = (jobs: readonly Job[], over: Partial<JoinRequest> = {}): JoinRequest => ({ jobs, digest, workers: 2, seed: 42, ...over });
-const newRun = (query = '') => `${server!.url}/3/t-${randomBytes(4).toString('hex')}${query}`;
+const newRun = (query = '') => `${redis().url}/3/t-${randomBytes(4).toString('hex')}${query}`;
 const open = (url: string): Promise<SharedRun> => connectRedisRun(parseQueueUrl(url));
 
 storeContract('redis store', async (jobs, runners) => {
@@ -150,7 +143,7 @@ test('a run expires after its last change (?expire=), its keys under one cluster
   await joined.store.finish(claim, [{ kind: 'result', job: 0, at: 1, outcome: 'task-done' }]);
   const run = url.slice(url.lastIndexOf('/') + 1, url.indexOf('?'));
   const { Redis } = await import('ioredis');
-  const client = new Redis({ port: server!.port, db: 3, lazyConnect: true });
+  const client = new Redis({ port: redis().port, db: 3, lazyConnect: true });
   await client.connect();
   try {
     const keys = (await client.keys(`spread:{${run}}:*`)).sort();
