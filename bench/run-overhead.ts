@@ -3,7 +3,7 @@
  * worker (one target) and on 4 workers (four targets, one each), against
  * local sshd targets, clean ones and slow-login ones (root's .bashrc sleeps
  * 0.1 s, like images with heavy profiles). Prints the wall time of the whole
- * `spread` process (median of 5) and its own CPU time (which a busy machine
+ * `spread` process (median of 5) and its own CPU time and the whole machine's (which a busy machine
  * inflates far less than the wall time), per-task overhead ((T200 - T1) / 199), the
  * floor (one bare SSH exec round trip on a reused connection), and the Go
  * original's figures on the clean targets for comparison (issue 12).
@@ -35,8 +35,14 @@ function project(tasks: number, workers: number): Record<string, string> {
   return files;
 }
 
-/** Wall time of the whole spread process, and its CPU time (user + system, through /usr/bin/time when there). */
-async function timeRun(targets: SshdTarget[], tasks: number, workers: number): Promise<{ wallMs: number; cpuMs: number }> {
+/** Busy time of the whole machine so far (all CPUs, ms), from /proc/stat: spread, sshd and the scripts together. */
+function machineBusyMs(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return (f[0]! + f[1]! + f[2]! + f[5]! + f[6]!) * 10;
+}
+
+/** Wall time of the whole spread process, its CPU time (user + system, through /usr/bin/time when there), and the machine's. */
+async function timeRun(targets: SshdTarget[], tasks: number, workers: number): Promise<{ wallMs: number; cpuMs: number; machineMs: number }> {
   const pool = adhocPool(targets);
   const dir = makeProject(project(tasks, workers));
   const stats = join(pool.dir, 'time');
@@ -44,6 +50,7 @@ async function timeRun(targets: SshdTarget[], tasks: number, workers: number): P
     await Promise.all(targets.map((t) => t.run('rm -rf /home/bench-*')));
     const args = [`-pass=${PASS}`, '-seed=1'];
     const started = performance.now();
+    const busy = machineBusyMs();
     const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
       const command = HAS_TIME ? ['/usr/bin/time', '-f', '%U %S', '-o', stats, process.execPath, SPREAD_BIN, ...args] : [process.execPath, SPREAD_BIN, ...args];
       const child = spawn(command[0]!, command.slice(1), { cwd: dir, env: { ...process.env, ...pool.env } });
@@ -53,9 +60,10 @@ async function timeRun(targets: SshdTarget[], tasks: number, workers: number): P
       child.on('close', (code) => resolve({ code, out }));
     });
     const wallMs = performance.now() - started;
+    const machineMs = machineBusyMs() - busy;
     if (r.code !== 0) throw new Error(`bench run failed:\n${r.out}`);
     const [user, sys] = HAS_TIME ? readFileSync(stats, 'utf8').trim().split('\n').pop()!.split(' ').map(Number) : [NaN, NaN];
-    return { wallMs, cpuMs: (user! + sys!) * 1000 };
+    return { wallMs, cpuMs: (user! + sys!) * 1000, machineMs };
   } finally {
     removeProject(dir);
     pool.remove();
@@ -100,15 +108,17 @@ async function main(): Promise<void> {
         const t200: number[] = [];
         const t1: number[] = [];
         const cpu200: number[] = [];
+        const machine200: number[] = [];
         for (let i = 0; i < RUNS; i++) {
           t1.push((await timeRun(targets, 1, workers)).wallMs);
           const run = await timeRun(targets, 200, workers);
           t200.push(run.wallMs);
           cpu200.push(run.cpuMs);
+          machine200.push(run.machineMs);
         }
         const perTask = (median(t200) - median(t1)) / 199;
         const original = name === 'clean' ? `; the Go original: ${ORIGINAL_MS[workers]} ms` : '';
-        console.log(`  ${workers} worker${workers > 1 ? 's' : ' '}: 200 tasks ${median(t200).toFixed(0)} ms (spread's own CPU ${median(cpu200).toFixed(0)} ms), 1 task ${median(t1).toFixed(0)} ms, per task ${perTask.toFixed(2)} ms (${(perTask / bare).toFixed(2)}x the floor)${original}`);
+        console.log(`  ${workers} worker${workers > 1 ? 's' : ' '}: 200 tasks ${median(t200).toFixed(0)} ms (CPU: spread ${median(cpu200).toFixed(0)} ms, whole machine ${median(machine200).toFixed(0)} ms), 1 task ${median(t1).toFixed(0)} ms, per task ${perTask.toFixed(2)} ms (${(perTask / bare).toFixed(2)}x the floor)${original}`);
       }
     }
   } finally {

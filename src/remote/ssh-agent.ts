@@ -18,6 +18,10 @@
  *   own, as the original's `/bin/bash -` did (errors read `/bin/bash: line
  *   N: ...`), in a process group of its own (`set -m`; setsid is util-linux,
  *   not coreutils), stdout and stderr merged into one pipe drained by `cat`.
+ *   W forks it directly (a fork costs ~0.3 ms of CPU on a small VM, and a
+ *   run forks per script): the pipe it reads is a here-string where bash
+ *   (5.1 on) makes one without a temp file, i.e. for scripts under 4 KiB
+ *   (its pipe-size limit is at least that), else a `printf` of its own.
  * - A waiter (W) starts it, waits for it and writes its status to a status
  *   pipe; W and `cat` keep that pipe open, so the agent, reading it, learns
  *   the end only once the output is all out (every holder of the script's
@@ -28,11 +32,14 @@
  *   its parents leads to them, so a process it leaves behind cannot steal
  *   the next script or write into the next output, and killing its parents
  *   never kills the agent. The script holds no descriptor of the channel.
- * - Reply: marker lines `<token> R|S|E ...` around the raw output. The token
- *   is random per agent and never on a command line, so output cannot fake
- *   it. `R pid` = ready; `S n pgid wpgid` = script n started (its group and
- *   W's, for kills), its output follows verbatim; `E n status|lost`. Output
- *   of a script the client gave up on is dropped by its number.
+ * - Reply: marker lines `<token> R|S|G|E ...` around the raw output. The
+ *   token is random per agent and never on a command line, so output cannot
+ *   fake it. `R pid` = ready; `S n wpgid` = W of script n started (its group,
+ *   for kills), the script's output follows verbatim; `G n pgid` = the
+ *   script's group, written by W once it forked the script, so it may come
+ *   in the middle of that output (which goes on after it); `E n
+ *   status|lost`. Output of a script the client gave up on is dropped by its
+ *   number.
  * - Every agent process is named `spread-agent` (argv[0]). At start an agent
  *   removes what agents of dead connections left (processes named so whose
  *   session leader, the channel's shell, is gone or was orphaned by the
@@ -72,7 +79,13 @@ spread_wait() {
   exec 5>&1
   exec 1> >(exec -a ${NAME} cat >&4 4>&-) 4>&-
   set -m
-  ( printf '%s S %s %s %s\\n' "$t" "$n" "$BASHPID" "$w"; exec /bin/bash -s < <(printf '%s' "$s") ) 2>&1 5>&- &
+  printf '%s S %s %s\\n' "$t" "$n" "$w"
+  if (( spread_here )) && [[ \${#s} -lt 4096 && $s == *$'\\n' ]]; then
+    /bin/bash -s <<< "\${s%$'\\n'}" 2>&1 5>&- &
+  else
+    /bin/bash -s < <(printf '%s' "$s") 2>&1 5>&- &
+  fi
+  printf '%s G %s %s\\n' "$t" "$n" "$!"
   wait $!
   st=$?
   exec 1>&-
@@ -81,6 +94,7 @@ spread_wait() {
 spread_agent() {
   local t=${token} len s n=0 st
   spread_lc=\${LC_ALL+set:$LC_ALL}
+  spread_here=$(( BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 501 ))
   export LC_ALL=C
   spread_sweep < /dev/null > /dev/null 2>&1 &
   exec 4>&1
@@ -96,7 +110,7 @@ spread_agent() {
 spread_agent; exit
 `;
 
-type Marker = { readonly kind: 'R' | 'S' | 'E'; readonly values: readonly number[] };
+type Marker = { readonly kind: 'R' | 'S' | 'G' | 'E'; readonly values: readonly number[] };
 
 /** Splits the agent's stdout into markers and script output; holds back only bytes that could start a marker. */
 export class AgentParser {
@@ -120,7 +134,6 @@ export class AgentParser {
         return;
       }
       if (this.current !== undefined && at > 0) this.onOutput(this.current, buf.subarray(0, at));
-      this.current = undefined;
       const eol = buf.indexOf(0x0a, at);
       if (eol < 0) {
         this.pending = Buffer.from(buf.subarray(at));
@@ -128,7 +141,9 @@ export class AgentParser {
       }
       const [kind, ...values] = buf.subarray(at + this.token.length, eol).toString('latin1').trim().split(' ');
       buf = buf.subarray(eol + 1);
-      if (kind === 'R' || kind === 'S' || kind === 'E') {
+      // G comes from the waiter in the middle of the script's output: that output goes on.
+      if (kind !== 'G') this.current = undefined;
+      if (kind === 'R' || kind === 'S' || kind === 'G' || kind === 'E') {
         const numbers = values.map(Number);
         if (kind === 'S') this.current = numbers[0];
         this.onMarker({ kind, values: numbers });
@@ -152,7 +167,10 @@ export class AgentGoneError extends Error {
 
 interface Running {
   readonly n: number;
-  onStart(pgid: number, wpgid: number): void;
+  /** The waiter started (its process group, which holds the output's cat too). */
+  onStart(wpgid: number): void;
+  /** The script started, leading a process group of its own. */
+  onGroup(pgid: number): void;
   onOutput(bytes: Buffer): void;
   onEnd(status: number): void;
   onGone(err: Error): void;
@@ -217,7 +235,9 @@ export class Agent {
     const n = ++this.sent;
     return new Promise<ExecResult>((resolve, reject) => {
       const output = new OutputBuffer();
+      // [script's group, waiter's group], once both are known; the waiter's alone before.
       let groups: readonly number[] | undefined;
+      let waiter: number | undefined;
       let killed = false;
       let graceTimer: NodeJS.Timeout | undefined;
       const finish = (result: { exitCode: number } | { error: Error } | { broken: string }) => {
@@ -235,7 +255,13 @@ export class Agent {
         killed = true;
         if (groups) opts.kill(groups.slice(0, 1)).catch(() => {});
         graceTimer = setTimeout(() => {
-          if (!groups) return giveUp();
+          if (!groups) {
+            if (waiter === undefined) return giveUp();
+            // The script never reported its group: end the waiter, after which the agent reports the end.
+            opts.kill([waiter]).catch(() => {});
+            graceTimer = setTimeout(giveUp, opts.killGraceMs);
+            return;
+          }
           // The output pipe is held by something outside the script's group: end the waiter and its cat,
           // after which the agent reports the end.
           opts.kill(groups).catch(() => {});
@@ -249,8 +275,11 @@ export class Agent {
       };
       const running: Running = {
         n,
-        onStart: (pgid, wpgid) => {
-          groups = [pgid, wpgid];
+        onStart: (wpgid) => {
+          waiter = wpgid;
+        },
+        onGroup: (pgid) => {
+          groups = [pgid, waiter ?? pgid];
           if (killed) opts.kill(groups.slice(0, 1)).catch(() => {});
         },
         onOutput: (bytes) => {
@@ -264,7 +293,7 @@ export class Agent {
         },
         onGone: (error) => {
           if (error instanceof ConnectionLostError) finish({ error });
-          else if (groups === undefined) finish({ error: new AgentGoneError(error.message) });
+          else if (waiter === undefined) finish({ error: new AgentGoneError(error.message) });
           else finish({ broken: `remote agent killed while running the script (${this.exitStatus ?? 'closed'})` });
         },
       };
@@ -277,14 +306,16 @@ export class Agent {
   }
 
   private onMarker(m: Marker): void {
-    const [n, a, b] = m.values;
+    const [n, a] = m.values;
     if (m.kind === 'R') {
       this.readyWaiters?.resolve();
       this.readyWaiters = undefined;
     } else if (this.running?.n !== n) {
       // A script the client gave up on.
     } else if (m.kind === 'S') {
-      this.running.onStart(a!, b!);
+      this.running.onStart(a!);
+    } else if (m.kind === 'G') {
+      this.running.onGroup(a!);
     } else {
       this.running.onEnd(a!);
     }

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { renderShell } from '../../src/remote/script.js';
 import { dialSsh } from '../../src/remote/ssh-session.js';
@@ -40,6 +41,21 @@ describe('remote agent under hostile scripts', { skip: sshdSkip() }, () => {
     assert.equal(r.exitCode, 127);
     assert.equal(text(r.output), 'ok\n/bin/bash: line 2: no-such-command-here: command not found\n');
     assert.equal(text((await s.exec({ script: 'echo "$0"' })).output), '/bin/bash\n');
+    await closeClean(s);
+  });
+
+  test('a script reads as under a fresh `/bin/bash -s`, whichever pipe feeds it (small or large, with or without a last newline)', async () => {
+    const s = await dial();
+    // Syntax errors at the end of the input, line continuations and $LINENO see every byte, the last newline included.
+    const pad = `: ${'x'.repeat(5000)}\n`;
+    const cases = ['if true; then\n  echo in\n', 'if true; then\n  echo in', 'echo "$LINENO"\n\n', 'echo "$LINENO"', 'echo a \\\n', 'echo a \\'];
+    for (const body of [...cases, ...cases.map((c) => pad + c)]) {
+      const fresh = spawnSync('/bin/bash', ['-s'], { input: body, env: {} });
+      const r = await s.exec({ script: body });
+      const label = JSON.stringify(body.slice(-30));
+      assert.equal(text(r.output), `${fresh.stdout}${fresh.stderr}`, label);
+      assert.equal(r.exitCode, fresh.status, label);
+    }
     await closeClean(s);
   });
 
