@@ -53,7 +53,8 @@ import { ConnectionLostError, type ExecResult } from './session.js';
 
 const NAME = 'spread-agent';
 
-const agentScript = (token: string): string => `exec -a ${NAME} /bin/bash -s
+/** The agent itself, sent as the first bytes of its channel (exported for bench/agent-cost.ts). */
+export const agentScript = (token: string): string => `exec -a ${NAME} /bin/bash -s
 spread_sweep() {
   local p c st me
   rm -rf -- "\${TMPDIR:-/tmp}"/spread-agent.* /tmp/spread-agent.*
