@@ -10,17 +10,12 @@
  * script costs). Asserts nothing. Usage: node dist/bench/agent-cost.js [scripts]
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { AgentParser, agentScript } from '../src/remote/ssh-agent.js';
 import { renderScript } from '../src/remote/script.js';
+import { machineBusyMs } from './machine-cpu.js';
 
 const SCRIPTS = Number(process.argv[2] ?? 200);
 const TOKEN = 'spread-agent-bench0123456789abcdef';
-
-function machineBusyMs(): number {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  return (f[0]! + f[1]! + f[2]! + f[5]! + f[6]!) * 10;
-}
 
 const env = Object.fromEntries(['JOB', 'PROJECT', 'PATH', 'BACKEND', 'SYSTEM', 'SUITE', 'TASK', 'VARIANT', 'SAMPLE', 'REBOOT'].map((k) => [`SPREAD_${k}`, `value of ${k}`]));
 const script = Buffer.from(renderScript({ dir: '/tmp', env: Object.entries(env), script: 'echo ok' }));

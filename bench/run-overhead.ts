@@ -17,6 +17,7 @@ import { Client } from 'ssh2';
 import { adhocBackend, adhocPool } from '../test/helpers/adhoc.js';
 import { makeProject, removeProject, SPREAD_BIN } from '../test/helpers/fixture.js';
 import { startSshd } from '../test/helpers/sshd.js';
+import { machineBusyMs } from './machine-cpu.js';
 import type { SshdTarget } from '../test/helpers/sshd.js';
 
 const RUNS = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 5);
@@ -33,12 +34,6 @@ function project(tasks: number, workers: number): Record<string, string> {
   };
   for (let i = 0; i < tasks; i++) files[`tests/t${i}/task.yaml`] = 'summary: trivial\nexecute: echo ok\n';
   return files;
-}
-
-/** Busy time of the whole machine so far (all CPUs, ms), from /proc/stat: spread, sshd and the scripts together. */
-function machineBusyMs(): number {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  return (f[0]! + f[1]! + f[2]! + f[5]! + f[6]!) * 10;
 }
 
 /** Wall time of the whole spread process, its CPU time (user + system, through /usr/bin/time when there), and the machine's. */

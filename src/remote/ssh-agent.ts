@@ -256,16 +256,11 @@ export class Agent {
         killed = true;
         if (groups) opts.kill(groups.slice(0, 1)).catch(() => {});
         graceTimer = setTimeout(() => {
-          if (!groups) {
-            if (waiter === undefined) return giveUp();
-            // The script never reported its group: end the waiter, after which the agent reports the end.
-            opts.kill([waiter]).catch(() => {});
-            graceTimer = setTimeout(giveUp, opts.killGraceMs);
-            return;
-          }
-          // The output pipe is held by something outside the script's group: end the waiter and its cat,
-          // after which the agent reports the end.
-          opts.kill(groups).catch(() => {});
+          // The output pipe is held by something outside the script's group (or the script never reported
+          // its group): end the waiter and its cat, after which the agent reports the end.
+          const all = groups ?? (waiter === undefined ? undefined : [waiter]);
+          if (!all) return giveUp();
+          opts.kill(all).catch(() => {});
           graceTimer = setTimeout(giveUp, opts.killGraceMs);
         }, opts.killGraceMs);
       };
