@@ -218,10 +218,7 @@ return all
  */
 export const GATHER_REQUEUE = `${HELD}
 local P, idx, runner = ARGV[1], ARGV[2], ARGV[3]
-local skey = held(P, idx, runner)
-if not skey then return 0 end
-redis.call('HDEL', P .. 'claims', idx)
-redis.call('HINCRBY', P .. 'suites', skey, -1)
+if not unclaim(P, idx, runner) then return 0 end
 redis.call('DEL', P .. 'groupof:' .. idx)
 if redis.call('HEXISTS', P .. 'retried', idx) == 1 then
   redis.call('RPUSH', P .. 'log', cjson.encode({kind = 'result', job = tonumber(idx), at = tonumber(ARGV[5]), outcome = 'task-abort',

@@ -99,22 +99,27 @@ redis.call('HSET', P .. 'claims', idx, runner .. '\\n' .. ARGV[4])
 return 1
 `;
 
-// The claim on ARGV[2] if it is held by ARGV[3], else nil.
+// held: the suite key of the claim on idx if runner holds it, else nil.
+// unclaim: drops that claim and its count in the suite; false when it was not runner's.
 export const HELD = `
 local function held(P, idx, runner)
   local v = redis.call('HGET', P .. 'claims', idx)
   if not v or string.sub(v, 1, #runner + 1) ~= runner .. '\\n' then return nil end
   return string.sub(v, #runner + 2)
 end
+local function unclaim(P, idx, runner)
+  local skey = held(P, idx, runner)
+  if not skey then return false end
+  redis.call('HDEL', P .. 'claims', idx)
+  redis.call('HINCRBY', P .. 'suites', skey, -1)
+  return true
+end
 `;
 
 /** ARGV: prefix, index, runner, expireMs, entries... 1 when the claim was ours (entries kept), else 0. */
 export const FINISH = `${HELD}${EXPIRE}
 local P, idx, runner = ARGV[1], ARGV[2], ARGV[3]
-local skey = held(P, idx, runner)
-if not skey then return 0 end
-redis.call('HDEL', P .. 'claims', idx)
-redis.call('HINCRBY', P .. 'suites', skey, -1)
+if not unclaim(P, idx, runner) then return 0 end
 for i = 5, #ARGV do redis.call('RPUSH', P .. 'log', ARGV[i]) end
 touch(P, ARGV[4])
 return 1
@@ -123,10 +128,7 @@ return 1
 /** ARGV: prefix, index, runner. The job waits for a runner again. */
 export const RELEASE = `${HELD}
 local P, idx, runner = ARGV[1], ARGV[2], ARGV[3]
-local skey = held(P, idx, runner)
-if not skey then return 0 end
-redis.call('HDEL', P .. 'claims', idx)
-redis.call('HINCRBY', P .. 'suites', skey, -1)
+if not unclaim(P, idx, runner) then return 0 end
 redis.call('SETBIT', P .. 'pending', idx, 1)
 return 1
 `;
