@@ -5,7 +5,7 @@
  * machine slows them alike; prints the minimum and median wall time, the
  * median CPU time (user + system) and the peak RSS of each.
  * Usage: npm run build && node dist/bench/startup.js [runs] [--no-snapd]
- * (SPREAD_BENCH_BIN=path/to/spread.js measures another build, to compare.)
+ * (SPREAD_BENCH_BIN=path/to/spread.cjs measures another build, to compare.)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';

@@ -5,10 +5,10 @@
  * because a typo such as `kil-timeout` silently doing nothing is the most
  * common way such files go wrong.
  */
-import { readFileSync } from 'node:fs';
 import type { ErrorObject } from 'ajv';
 import { ConfigError } from './errors.js';
 import type { ConfigWarning } from './errors.js';
+import * as generated from './schema-validators.js';
 import { locate, locateKey, whereOfNode } from './yaml-source.js';
 import type { YamlSource } from './yaml-source.js';
 
@@ -19,26 +19,13 @@ interface Validate {
   errors?: ErrorObject[] | null;
 }
 
-/** The schemas and their validators, precompiled at build time (scripts/build-validators.mjs). */
 interface Compiled {
   readonly validators: Record<SchemaName, Validate>;
   readonly schemas: Record<SchemaName, Record<string, unknown>>;
 }
 
-/**
- * Imported by a literal name, so a bundle carries it; a checkout built
- * without that step (plain `tsc`) compiles the schemas with ajv instead,
- * slower but equivalent.
- */
-const compiled: Compiled = await import('./schema-validators.js')
-  .then((m): Compiled => ({ validators: { spread: m.spread, task: m.task }, schemas: m.schemas }))
-  .catch(async (): Promise<Compiled> => {
-    const read = (name: SchemaName) => JSON.parse(readFileSync(new URL(`../../../schemas/${name}.schema.json`, import.meta.url), 'utf8')) as Record<string, unknown>;
-    const schemas = { spread: read('spread'), task: read('task') };
-    const { Ajv } = await import('ajv');
-    const ajv = new Ajv({ allErrors: true, strict: false });
-    return { validators: { spread: ajv.compile(schemas.spread), task: ajv.compile(schemas.task) }, schemas };
-  });
+/** The schemas and their validators, precompiled by the build (scripts/build-validators.mjs): no ajv at run time. */
+const compiled: Compiled = { validators: { spread: generated.spread, task: generated.task }, schemas: generated.schemas };
 const schemaOf = (name: SchemaName): Record<string, unknown> => compiled.schemas[name];
 
 /** Check a parsed file; throws the first error (in file order) and returns the warnings. */

@@ -50,7 +50,7 @@ after(() => rmSync(scratch, { recursive: true, force: true }));
 test('the package holds the bundled command, the schemas and the docs, and no sources or tests', async () => {
   const { stdout } = await run('tar', ['tzf', tarball]);
   const files = stdout.trim().split('\n');
-  for (const f of ['package/dist/bin/spread.js', 'package/schemas/spread.schema.json', 'package/schemas/task.schema.json', 'package/docs/reference.md', 'package/README.md']) {
+  for (const f of ['package/dist/bin/spread.cjs', 'package/dist/bin/spread-bundle.cjs', 'package/schemas/spread.schema.json', 'package/schemas/task.schema.json', 'package/docs/reference.md', 'package/README.md']) {
     assert.ok(files.includes(f), `${f} is packed`);
   }
   assert.deepEqual(files.filter((f) => /^package\/(src|test|bench)\/|^package\/dist\/(src|test|bench)\//.test(f)), []);

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 /** dist/test/helpers -> repository root. */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 /** The `spread` command as installed: the bundle package.json's `bin` names. */
-export const SPREAD_BIN = join(REPO_ROOT, 'dist/bin/spread.js');
+export const SPREAD_BIN = join(REPO_ROOT, 'dist/bin/spread.cjs');
 /**
  * The shared conformance corpus and spec: beside the repository as in the
  * workspace (`../shared`), or where SPREAD_SHARED_DIR says, or /work/shared
