@@ -28,7 +28,7 @@ export function sshMachine(o: SshMachineOptions): Machine {
     username,
     root: '',
     canReboot: o.canReboot ?? true,
-    connect: (signal) => dialSsh({ address: o.address, username, password: o.password, signal }),
+    connect: (signal) => dialSsh({ address: o.address, username, password: o.password, signal, startAgent: true }),
     discard: (signal) => (discarded ??= o.discard(signal)),
     reuseEntry: (): ReuseEntry => ({
       ...(username !== 'root' ? { username } : {}),

@@ -14,7 +14,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { constants as osConstants } from 'node:os';
@@ -154,12 +154,17 @@ export function localSession(opts: LocalSessionOptions): Session {
       queue = turn.catch(() => {});
       return turn;
     },
-    async upload(tarGz, dir) {
+    async upload(tarGz, dir, o = {}) {
       ensureOpen();
       const target = resolvePath(root, dir);
+      if (o.ifEmpty && !(await missingOrEmpty(target))) {
+        tarGz.resume(); // unread: drained here, so whatever produces it finishes
+        return false;
+      }
       await mkdir(target, { recursive: true });
       const { code, output } = await run(['tar', 'xzf', '-', '-C', target], tarGz);
       if (code !== 0) throw new Error(`cannot extract project content into ${target}: ${output.trim() || `status ${code}`}`);
+      return true;
     },
     async download(dir, paths) {
       ensureOpen();
@@ -203,4 +208,15 @@ export function localSession(opts: LocalSessionOptions): Session {
       if (dir) await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** As `ls -A` sees it: a missing directory is empty, a file is not. */
+async function missingOrEmpty(dir: string): Promise<boolean> {
+  try {
+    return (await readdir(dir)).length === 0;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') return false;
+    throw new Error(`cannot check if ${dir} is empty: ${(err as Error).message}`);
+  }
 }

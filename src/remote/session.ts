@@ -47,13 +47,22 @@ export class ConnectionLostError extends Error {
   override readonly name = 'ConnectionLostError';
 }
 
+export interface UploadOptions {
+  readonly ifEmpty?: boolean;
+}
+
 export interface Session {
   /** `host:port` or a description such as `local worker 2`, for logs. */
   readonly address: string;
   /** Run one script to completion. Rejects with ConnectionLostError if the link drops. */
   exec(request: ExecRequest): Promise<ExecResult>;
-  /** Extract a gzip-compressed tar stream into `dir` (created if missing). */
-  upload(tarGz: Readable, dir: string): Promise<void>;
+  /**
+   * Extract a gzip-compressed tar stream into `dir` (created if missing);
+   * resolves true. With `ifEmpty`, only into a missing or empty `dir`:
+   * when it holds anything, nothing is extracted and it resolves false (the
+   * check rides along with the upload: one round trip, one login).
+   */
+  upload(tarGz: Readable, dir: string, opts?: UploadOptions): Promise<boolean>;
   /**
    * Stream back an xz/gzip-less plain tar of `paths` (relative to `dir`,
    * globs allowed, missing paths ignored).

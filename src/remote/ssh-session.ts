@@ -24,7 +24,7 @@ import { EMPTY_OUTPUT, OutputBuffer } from '../output.js';
 import { Agent, AgentGoneError } from './ssh-agent.js';
 import { STORE_STDIN } from './script.js';
 import { globQuote, parseAddress, shellQuote } from './shell-words.js';
-import { ConnectionLostError, type ExecRequest, type ExecResult, type Session, type TtyStreams } from './session.js';
+import { ConnectionLostError, type ExecRequest, type ExecResult, type Session, type TtyStreams, type UploadOptions } from './session.js';
 
 export interface SshDialOptions {
   /** `host:port`, `host` (port 22) or `[v6addr]:port`. */
@@ -46,7 +46,12 @@ export interface SshDialOptions {
   readonly killGraceMs?: number;
   /** TERM for interactive (tty) runs. @default 'xterm-256color' */
   readonly term?: string;
+  /** Start the remote agent right away, beside whatever comes first (the upload): for sessions that will run scripts. */
+  readonly startAgent?: boolean;
 }
+
+/** The upload command's status when the directory holds something (UploadOptions.ifEmpty). */
+const NOT_EMPTY = 99;
 
 
 const isOpenRefused = (err: unknown): boolean => err instanceof Error && /Channel open failure/i.test(err.message);
@@ -143,7 +148,9 @@ export async function dialSsh(opts: SshDialOptions): Promise<Session> {
       tryKeyboard: false,
     });
   });
-  return new SshSession(client, opts.address, username !== 'root', opts);
+  const session = new SshSession(client, opts.address, username !== 'root', opts);
+  if (opts.startAgent) session.startAgent();
+  return session;
 }
 
 class SshSession implements Session {
@@ -212,6 +219,11 @@ class SshSession implements Session {
     }
   }
 
+  /** Its login (slow on images with heavy profiles) then overlaps the upload's; a failure shows at the first script. */
+  startAgent(): void {
+    this.getAgent().catch(() => {});
+  }
+
   // A new agent when there is none or the last one died (a script may kill it).
   private async getAgent(): Promise<Agent> {
     const current = this.agent && (await this.agent.catch(() => undefined));
@@ -245,10 +257,19 @@ class SshSession implements Session {
     });
   }
 
-  async upload(tarGz: Readable, dir: string): Promise<void> {
+  async upload(tarGz: Readable, dir: string, opts: UploadOptions = {}): Promise<boolean> {
     const d = shellQuote(dir);
-    const { code, output } = await this.command(`mkdir -p ${d} && cd ${d} && exec /bin/tar xz 2>&1`, { stdin: tarGz });
+    // One line: bash has read all of it before tar reads the rest of stdin.
+    const check = opts.ifEmpty
+      ? `if test -e ${d}; then l=$(ls -A ${d} 2>&1) || { printf 'cannot check if %s is empty: %s\\n' ${d} "$l"; exit 1; }; test -z "$l" || exit ${NOT_EMPTY}; fi; `
+      : '';
+    const { code, output } = await this.command(`${check}mkdir -p ${d} && cd ${d} && exec /bin/tar xz 2>&1`, { stdin: tarGz });
+    if (opts.ifEmpty && code === NOT_EMPTY) {
+      tarGz.resume(); // unread: drained here, so whatever produces it finishes
+      return false;
+    }
     if (code !== 0) throw new Error(`cannot extract project content into ${dir} on ${this.address}: ${output.trim() || `status ${code}`}`);
+    return true;
   }
 
   async download(dir: string, paths: readonly string[]): Promise<Readable> {

@@ -265,10 +265,8 @@ async function sendContentNow(shared: LinkShared, link: MachineLink, reused: boo
     if (reused && shared.options.resend) {
       log(shared, `Removing project data from ${link.name} at ${path}...`);
       await link.session.exec({ script: `rm -rf '${path}'` });
-    } else {
-      const empty = await missingOrEmpty(link.session, path);
-      if (reused) send = empty;
-      else if (!empty) throw new Error(`remote directory ${path} on ${link.name} is not empty`);
+    } else if (reused) {
+      send = await missingOrEmpty(link.session, path);
     }
     if (!send) {
       shared.emit({ type: 'machine', action: 'reusing-data', machine: link.name, system: systemName(link.machine.system) });
@@ -276,7 +274,8 @@ async function sendContentNow(shared: LinkShared, link: MachineLink, reused: boo
     }
     shared.emit({ type: 'machine', action: 'sending', machine: link.name, system: systemName(link.machine.system) });
     const content = await shared.content();
-    await link.session.upload(content.open(), path);
+    // A new machine's directory must be empty: checked with the upload, in one round trip.
+    if (!(await link.session.upload(content.open(), path, { ifEmpty: !reused }))) throw new Error(`remote directory ${path} on ${link.name} is not empty`);
     return true;
   } catch (err) {
     const why = (err as Error).message;

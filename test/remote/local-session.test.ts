@@ -8,7 +8,7 @@ import { PassThrough } from 'node:stream';
 import { localSession } from '../../src/remote/local-session.js';
 import type { Session } from '../../src/remote/session.js';
 import { packTarGz, readTar, sampleFiles, sha256 } from '../helpers/tar-fixtures.js';
-import { checkTty } from '../helpers/session-contract.js';
+import { checkTty, checkUploadIfEmpty } from '../helpers/session-contract.js';
 import { plain, text } from '../helpers/output.js';
 import { outputBytes } from '../../src/output.js';
 
@@ -113,6 +113,8 @@ describe('local session', () => {
     await assert.rejects(readTar(await s.download('no/such/dir', ['x'])), /cannot fetch x from no\/such\/dir/);
     await assert.rejects(s.upload(PassThrough.from(['not gzip']), 'bad'), /cannot extract project content/);
   });
+
+  test('upload with ifEmpty: only into a missing or empty directory', () => checkUploadIfEmpty(s, join(root, 'if-empty')));
 
   test('tty: the script gets a PTY of the requested size and the given input', () => checkTty(s));
 

@@ -6,7 +6,7 @@ import { globQuote } from '../../src/remote/shell-words.js';
 import { ConnectionLostError, type Session } from '../../src/remote/session.js';
 import { sshdSkip, startSshd, sudoSkip, type SshdTarget } from '../helpers/sshd.js';
 import { packTarGz, readTar, sampleFiles, sha256 } from '../helpers/tar-fixtures.js';
-import { checkTty } from '../helpers/session-contract.js';
+import { checkTty, checkUploadIfEmpty } from '../helpers/session-contract.js';
 import { plain, text } from '../helpers/output.js';
 import { outputBytes } from '../../src/output.js';
 
@@ -177,6 +177,8 @@ describe('ssh session', { skip: sshdSkip() }, () => {
     await assert.rejects(s.upload(PassThrough.from(['not gzip']), '/tmp/bad'), /cannot extract project content into \/tmp\/bad/);
     assert.equal(globQuote("it's*.log"), `'it'\\''s'*'.log'`);
   });
+
+  test('upload with ifEmpty: only into a missing or empty directory, in one round trip', async () => checkUploadIfEmpty(await dialRoot(), '/tmp/if-empty'));
 
   test('connection loss under a script rejects with ConnectionLostError, onClose fires once', async () => {
     const t = await newTarget();
