@@ -12,7 +12,7 @@
  */
 import { Client } from 'ssh2';
 import net from 'node:net';
-import { dialSsh } from '../src/remote/ssh-session.js';
+import { dialSsh } from '../src/remote/ssh-dial.js';
 import type { Session } from '../src/remote/session.js';
 import { outputText as text } from '../src/output.js';
 import { startSshd, sshdUnavailable, type SshdTarget } from '../test/helpers/sshd.js';

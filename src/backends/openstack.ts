@@ -17,7 +17,7 @@
  */
 import { userInfo } from 'node:os';
 import type { Backend as BackendConfig, System } from '../project/types.js';
-import { dialSsh } from '../remote/ssh-session.js';
+import { dialSsh } from '../remote/ssh-dial.js';
 import { FatalError, machineName } from './backend.js';
 import type { Backend, BackendContext, Machine, ReuseEntry } from './backend.js';
 import {

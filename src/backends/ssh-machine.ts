@@ -1,6 +1,6 @@
 /** A machine reached over SSH with a password: what most backends hand out. */
 import type { System } from '../project/types.js';
-import { dialSsh } from '../remote/ssh-session.js';
+import { dialSsh } from '../remote/ssh-dial.js';
 import type { Machine, ReuseEntry } from './backend.js';
 
 export interface SshMachineOptions {

@@ -15,7 +15,7 @@ import type { LevelCall, LevelResult, WorkerEnv } from './level-script.js';
 import type { Claim } from '../store/store.js';
 import type { JobQueue } from './job-queue.js';
 import type { LinkShared, MachineLink } from './machine-link.js';
-import { obtainMachine } from './machine-link.js';
+import { obtainMachine } from './obtain-machine.js';
 import type { Groups, Member } from './group.js';
 import { runGroupPart } from './group-task.js';
 import type { SyncEndpoint } from './sync-link.js';

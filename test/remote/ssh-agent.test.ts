@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { renderShell } from '../../src/remote/script.js';
-import { dialSsh } from '../../src/remote/ssh-session.js';
+import { dialSsh } from '../../src/remote/ssh-dial.js';
 import { ConnectionLostError, type Session } from '../../src/remote/session.js';
 import { agentProcesses, leftovers, waitFor } from '../helpers/agent.js';
 import { text } from '../helpers/output.js';

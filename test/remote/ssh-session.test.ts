@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import { dialSsh } from '../../src/remote/ssh-session.js';
+import { dialSsh } from '../../src/remote/ssh-dial.js';
 import { globQuote } from '../../src/remote/shell-words.js';
 import { ConnectionLostError, type Session } from '../../src/remote/session.js';
 import { sshdSkip, startSshd, sudoSkip, type SshdTarget } from '../helpers/sshd.js';
