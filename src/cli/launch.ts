@@ -37,7 +37,7 @@ export function cacheFile(bundle: string, argv: readonly string[], env: NodeJS.P
   return join(base, 'spread-ts', `${process.version}-${process.arch}-${size}-${Math.trunc(mtimeMs)}-${kindOf(argv)}.v8cache`);
 }
 
-/** Writes the cache atomically (concurrent runs may race) and drops the caches of other bundles and Node versions. */
+/** Writes the cache atomically (concurrent runs may race) and drops those of other bundles and Node versions. */
 function save(file: string, data: Buffer): void {
   try {
     const dir = dirname(file);
@@ -45,10 +45,12 @@ function save(file: string, data: Buffer): void {
     const temp = `${file}.${process.pid}`;
     writeFileSync(temp, data, { mode: 0o600 });
     renameSync(temp, file);
+    // Also what a run killed while writing left (a temp file of another pid).
     const key = file.replace(/-(list|run)\.v8cache$/, '');
     for (const name of readdirSync(dir)) {
       const other = join(dir, name);
-      if (!other.startsWith(key) && /\.v8cache$/.test(name)) rmSync(other, { force: true });
+      const stale = /\.v8cache$/.test(name) ? !other.startsWith(key) : /\.v8cache\.\d+$/.test(name);
+      if (stale) rmSync(other, { force: true });
     }
   } catch {
     // A read-only or full home: the next run compiles again, nothing else.

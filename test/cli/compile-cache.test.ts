@@ -57,11 +57,11 @@ test('a cache V8 rejects is replaced, and the command works as without one', asy
   assert.ok(statSync(file).size > 100_000);
 });
 
-test('caches of other bundles or Node versions are dropped when a new one is written', async () => {
+test('caches of other bundles or Node versions, and temp files left behind, are dropped when a new one is written', async () => {
   const cache = freshCache();
   await list(cache);
-  const stale = join(cache, 'spread-ts', 'v18.0.0-x64-1000-1-run.v8cache');
-  writeFileSync(stale, 'old');
+  writeFileSync(join(cache, 'spread-ts', 'v18.0.0-x64-1000-1-run.v8cache'), 'old');
+  writeFileSync(join(cache, 'spread-ts', `${files(cache)[0]}.999999`), 'left by a run killed while writing');
   rmSync(join(cache, 'spread-ts', files(cache).find((f) => f.endsWith('-list.v8cache'))!));
   await list(cache);
   assert.deepEqual(files(cache).map((f) => f.replace(/.*-/, '')), ['list.v8cache']);
