@@ -53,7 +53,11 @@ await build({
 // each UTF-16 unit on its own (no u flag here), so a character outside the BMP becomes its surrogate pair.
 const bundle = join(outdir, 'spread-bundle.cjs');
 const escape = (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`;
-writeFileSync(bundle, readFileSync(bundle, 'utf8').replace(/^#!.*\n/, '').replace(/[^\x00-\x7f]/g, escape));
+const text = readFileSync(bundle, 'utf8').replace(/^#!.*\n/, '').replace(/[^\x00-\x7f]/g, escape);
+// esbuild turns every import() of a named module into a require(); one left (a computed name) would fail
+// at run time under the launcher's vm.Script, which has no loader for it.
+if (/\bimport\(/.test(text)) throw new Error(`${bundle}: a dynamic import() is left in the bundle; import modules by name`);
+writeFileSync(bundle, text);
 
 await build({ ...common, entryPoints: [join(root, 'dist/src/cli/bin.js')], outfile: join(outdir, 'spread.cjs') });
 chmodSync(join(outdir, 'spread.cjs'), 0o755);
