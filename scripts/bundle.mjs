@@ -61,3 +61,6 @@ writeFileSync(bundle, text);
 
 await build({ ...common, entryPoints: [join(root, 'dist/src/cli/bin.js')], outfile: join(outdir, 'spread.cjs') });
 chmodSync(join(outdir, 'spread.cjs'), 0o755);
+// The command's old name, for links made to it before (npx keeps them in its cache, scripts name it).
+writeFileSync(join(outdir, 'spread.js'), "#!/usr/bin/env node\n// The command is dist/bin/spread.cjs; this name stays for links and scripts made before.\nimport { createRequire } from 'node:module';\n\ncreateRequire(import.meta.url)('./spread.cjs');\n");
+chmodSync(join(outdir, 'spread.js'), 0o755);
