@@ -192,12 +192,14 @@ export const systemName = (s: System): string => `${s.backend}:${s.name}`;
 
 export const workerPath = (path: string, worker: number): string => path.replace(/\$(\{SPREAD_WORKER\}|SPREAD_WORKER\b)/g, String(worker));
 
+/** Gives back a worker's claim on an address (LinkShared.reserved). */
 export function release(shared: LinkShared, machine: Pick<Machine, 'address'>): void {
   const n = shared.reserved.get(machine.address) ?? 0;
   if (n <= 1) shared.reserved.delete(machine.address);
   else shared.reserved.set(machine.address, n - 1);
 }
 
+/** Discards the machine through its backend and forgets it in the reuse file; failures are logged, not thrown. */
 export async function discard(shared: LinkShared, machine: Machine): Promise<void> {
   shared.emit({ type: 'machine', action: 'discarding', machine: machineName(machine), system: systemName(machine.system) });
   try {
