@@ -47,6 +47,13 @@ test('the first -list writes a private cache for its kind; the next takes it as 
   assert.equal(statSync(file).mtimeMs, first.mtimeMs);
 });
 
+test('runs started together with no cache all work and leave one cache, no temp files', async () => {
+  const cache = freshCache();
+  const runs = await Promise.all(Array.from({ length: 4 }, () => list(cache)));
+  for (const r of runs) assert.equal(r.stdout, LISTED);
+  assert.deepEqual(files(cache).map((f) => f.replace(/.*-/, '')), ['list.v8cache']);
+});
+
 test('a cache V8 rejects is replaced, and the command works as without one', async () => {
   const cache = freshCache();
   await list(cache);
