@@ -13,15 +13,25 @@
  * private to the user, one file per kind of invocation (`-list` and the like
  * compile less than a run), named after the Node version and the bundle's
  * size and time, so an upgrade of either starts a new one. It is written
- * once, at exit, when missing or rejected by V8; anything that goes wrong
- * with it only costs the compile it would have saved. SPREAD_COMPILE_CACHE=off
- * turns it off.
+ * once, at exit, when missing or rejected by V8 (for a run, only if the run
+ * started: see markRunStarted); anything that goes wrong with it only costs
+ * the compile it would have saved. SPREAD_COMPILE_CACHE=off turns it off.
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import vm from 'node:vm';
+
+/**
+ * Set by the CLI once a run has started (markRunStarted): a command that
+ * stopped before, at a bad flag or a broken spread.yaml, compiled too little
+ * of the run's code for its cache to serve the runs after it.
+ */
+const RUN_STARTED = Symbol.for('spread-ts.run-started');
+export const markRunStarted = (): void => {
+  (globalThis as Record<symbol, unknown>)[RUN_STARTED] = true;
+};
 
 /** What a command compiles: a run reaches far more of the bundle than -list, -h or -version. */
 const kindOf = (argv: readonly string[]): string =>
@@ -73,7 +83,10 @@ export function launch(bundle: string, argv: readonly string[] = process.argv.sl
   if (file && (!cached || script.cachedDataRejected)) {
     const target = file;
     // At exit the cache holds the functions this command ran, not only the top level.
-    process.once('exit', () => save(target, script.createCachedData()));
+    const forRuns = kindOf(argv) === 'run';
+    process.once('exit', () => {
+      if (!forRuns || (globalThis as Record<symbol, unknown>)[RUN_STARTED]) save(target, script.createCachedData());
+    });
   }
   const run = script.runInThisContext() as (exports: object, require: NodeJS.Require, module: object, filename: string, dirname: string) => void;
   const module = { exports: {} };

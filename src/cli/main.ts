@@ -11,6 +11,7 @@ import { parseFilter } from '../project/filter.js';
 import { findProjectFile, loadProject } from '../project/load.js';
 import { startHostShell } from '../run/host-command.js';
 import { FlagError, formatUsage, parseFlags } from './flags.js';
+import { markRunStarted } from './launch.js';
 import { listJobs } from './list.js';
 import { toRunOptions, UsageError } from './options.js';
 import { SPREAD_FLAGS, USAGE_LINE } from './spread-flags.js';
@@ -92,6 +93,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const [{ runCommand }, { interactiveShell, TerminalGate }, { StatusLine }, { progressReporter }, { EPIPE_STATUS, Stopper }, { STOP_GRACE_MS }] = await Promise.all([
     import('./run.js'), import('./shell.js'), import('./status-line.js'), import('../report/progress.js'), import('./stopper.js'), import('../run/runner.js'),
   ]);
+  markRunStarted();
   const interactive = INTERACTIVE.filter((name) => parsed.values[name] === true);
   if (interactive.length > 0 && !process.stdin.isTTY) {
     throw new UsageError(`-${interactive[0]} opens a shell and needs a terminal on stdin`);

@@ -47,6 +47,30 @@ test('the first -list writes a private cache for its kind; the next takes it as 
   assert.equal(statSync(file).mtimeMs, first.mtimeMs);
 });
 
+test('a run writes the run cache; a command that stops before its run starts (bad flag, broken spread.yaml) writes none', async () => {
+  const cache = freshCache();
+  const env = { XDG_CACHE_HOME: cache };
+  assert.equal((await runSpread(['-no-such-flag'], project, env)).code, 2);
+  const broken = makeProject({ 'spread.yaml': 'project: [\n' });
+  try {
+    assert.equal((await runSpread(['-pass=x'], broken, env)).code, 1);
+  } finally {
+    removeProject(broken);
+  }
+  assert.deepEqual(files(cache), [], 'too little of the run compiled to serve later runs');
+  const local = makeProject({
+    'spread.yaml': 'project: cached\npath: /cached\nbackends:\n    local:\n        systems: [this-host]\nsuites:\n    checks/:\n        summary: checks\n',
+    'checks/one/task.yaml': 'summary: one\nexecute: "true"\n',
+  });
+  try {
+    const r = await runSpread(['-pass=x'], local, env);
+    assert.equal(r.code, 0, r.stdout);
+  } finally {
+    removeProject(local);
+  }
+  assert.deepEqual(files(cache).map((f) => f.replace(/.*-/, '')), ['run.v8cache']);
+});
+
 test('runs started together with no cache all work and leave one cache, no temp files', async () => {
   const cache = freshCache();
   const runs = await Promise.all(Array.from({ length: 4 }, () => list(cache)));
